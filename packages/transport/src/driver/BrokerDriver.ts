@@ -1,0 +1,153 @@
+import type { ExchangeDefinition } from "@postage/core";
+
+/**
+ * The contract between the broker-agnostic layer (Producer, Consumer, RPC) and a broker
+ * implementation. Two drivers implement it: RabbitMQ (on rabbitmq-client) and the in-memory
+ * broker. The contract suite runs the same tests against both, so they cannot drift.
+ *
+ * Everything here works on raw bytes and AMQP properties; decoding into Postage messages
+ * happens above this layer.
+ */
+
+/** A queue to declare. An empty `name` asks the broker to name it (server-named queue). */
+export interface QueueSpec {
+  /** Queue name; `""` lets the broker choose one (returned by {@link BrokerDriver.declareQueue}). */
+  name: string;
+  /** @default false */
+  durable?: boolean;
+  /** Owned by this connection; deleted when it closes. @default false */
+  exclusive?: boolean;
+  /** Deleted when its last consumer goes away. @default false */
+  autoDelete?: boolean;
+  /** Only check that the queue exists. @default false */
+  passive?: boolean;
+  /** `x-` arguments: `x-expires`, `x-queue-type`, `x-delivery-limit`, `x-dead-letter-exchange`, ... */
+  arguments?: Record<string, unknown>;
+}
+
+/** A binding of a queue to an exchange with a routing key. */
+export interface BindingSpec {
+  exchange: string;
+  queue: string;
+  routingKey: string;
+}
+
+/** The AMQP basic properties Postage uses. */
+export interface MessageProperties {
+  contentType?: string;
+  contentEncoding?: string;
+  correlationId?: string;
+  replyTo?: string;
+  messageId?: string;
+  /** Persistent (delivery mode 2) when true. */
+  persistent?: boolean;
+  expiration?: string;
+  timestamp?: number;
+  type?: string;
+  headers?: Record<string, unknown>;
+}
+
+/** One message as a consumer receives it. */
+export interface Delivery {
+  body: Uint8Array;
+  exchange: string;
+  routingKey: string;
+  redelivered: boolean;
+  properties: MessageProperties;
+}
+
+/**
+ * What a consumer's handler decides about a delivery:
+ * `ack` removes it; `reject` dead-letters it (or drops it when the queue has no dead-letter
+ * exchange) and never requeues; `requeue` puts it back (used only for graceful shutdown of
+ * prefetched, unstarted work).
+ */
+export type Disposition = "ack" | "reject" | "requeue";
+
+/** Handles one delivery; the driver settles the delivery with the disposition it resolves to. */
+export type DeliveryHandler = (delivery: Delivery) => Disposition | Promise<Disposition>;
+
+/** Options for publishing one message. */
+export interface PublishOptions {
+  /** Ask the broker to return the message if no queue gets it; the publish then rejects. @default true */
+  mandatory?: boolean;
+}
+
+/** A publishing channel. With confirms on, `publish` resolves when the broker has taken the message. */
+export interface DriverPublisher {
+  /**
+   * Publishes one message. Rejects with a transport error when the exchange is missing, when
+   * `mandatory` is set and the message is unroutable, or when the broker refuses it.
+   */
+  publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options for a consumer. */
+export interface DriverConsumerOptions {
+  /** The queue to consume (declared before consuming, and again after each reconnect). */
+  queue: QueueSpec;
+  /** Exchanges to declare before binding. */
+  exchanges?: ExchangeDefinition[];
+  /** Routing keys to bind the queue with (the queue name is filled in). */
+  bindings?: Array<{ exchange: string; routingKey: string }>;
+  /** Unacknowledged deliveries in flight. @default 100 */
+  prefetch?: number;
+  /** Exclusive consumer on the queue. @default false */
+  exclusiveConsumer?: boolean;
+}
+
+/** A running consumer. */
+export interface DriverConsumer {
+  /** The queue name (known once {@link ready} resolves; the broker's name for a server-named queue). */
+  readonly queue: string;
+  /** Resolves once the queue is declared, bound and consuming. */
+  readonly ready: Promise<void>;
+  /** Adds a binding now; it is re-declared after every reconnect. */
+  bind(exchange: string, routingKey: string): Promise<void>;
+  /** Removes a binding now and forgets it. */
+  unbind(exchange: string, routingKey: string): Promise<void>;
+  /**
+   * Stops consuming: nothing new reaches the handler, handlers already called are awaited and
+   * their dispositions applied, then the consumer is cancelled. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+/**
+ * A direct reply-to channel for RPC: requests published through it carry a `replyTo` that
+ * routes replies back to `onReply`, with no queue to declare.
+ */
+export interface DriverReplyChannel {
+  /** The `replyTo` value to put on requests (RabbitMQ: `amq.rabbitmq.reply-to`). */
+  readonly replyTo: string;
+  /** Publishes a request whose replies come back to this channel. */
+  publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+/** A connection to a broker, shared by everything in a process. */
+export interface BrokerDriver {
+  /** The broker's address with any password removed, for logs and errors. */
+  readonly displayUrl: string;
+  /** Declares (or with `passive`, checks) an exchange. Rejects with a clear error when it is missing or differs. */
+  declareExchange(exchange: ExchangeDefinition): Promise<void>;
+  deleteExchange(name: string): Promise<void>;
+  /** Declares a queue; returns its name and counts. */
+  declareQueue(queue: QueueSpec): Promise<{ queue: string; messageCount: number; consumerCount: number }>;
+  deleteQueue(name: string): Promise<void>;
+  bindQueue(binding: BindingSpec): Promise<void>;
+  unbindQueue(binding: BindingSpec): Promise<void>;
+  /** A publishing channel; publisher confirms when `confirm` is true. */
+  createPublisher(options: { confirm: boolean }): DriverPublisher;
+  /** Starts consuming; deliveries go to `handler` one by one per the prefetch. */
+  createConsumer(options: DriverConsumerOptions, handler: DeliveryHandler): DriverConsumer;
+  /** A direct reply-to channel; `onReply` receives every reply delivered to it. */
+  createReplyChannel(onReply: (delivery: Delivery) => void): Promise<DriverReplyChannel>;
+  /** Resolves when connected (or rejects with a clear error: refused login, unreachable host). */
+  ready(options?: { timeout?: number }): Promise<void>;
+  /** Closes everything; idempotent. */
+  close(): Promise<void>;
+}
