@@ -1,1 +1,12 @@
-export {};
+export { PostageError, DecodeError, type DecodeErrorCode } from "./errors.js";
+export { Fingerprint, type FingerprintDict, type FingerprintTuple, type CollectFingerprintOptions } from "./Fingerprint.js";
+export { Message, type MessageBody, type MessageCategory, type MessageInit } from "./Message.js";
+export { CommandMessage, RpcCommandMessage } from "./CommandMessage.js";
+export { StatusMessage } from "./StatusMessage.js";
+export { ResultMessage, SuccessResult, ErrorResult, ExceptionResult, type ResultType } from "./ResultMessage.js";
+export { GenericMessage } from "./GenericMessage.js";
+export { messageFromBody } from "./messageFromBody.js";
+export { decodeMessage, DEFAULT_MAX_BODY_BYTES, type DecodeOptions, type DecodeOutcome } from "./decodeMessage.js";
+export { JsonEncoder, jsonEncoder, type Encoder } from "./Encoder.js";
+export { defineExchange, exchangeParameters, type ExchangeDefinition, type ExchangeOptions, type ExchangeParameters, type ExchangeType } from "./Exchange.js";
+export { jsonEqual } from "./jsonEqual.js";

@@ -1,0 +1,49 @@
+import { DecodeError } from "./errors.js";
+import type { MessageBody } from "./Message.js";
+
+/**
+ * Turns message bodies into bytes and back. JSON is the default; a component can swap in its own
+ * (every component it talks to must use the same one).
+ */
+export interface Encoder {
+  /** The AMQP `content_type` published with each message, e.g. `application/json`. */
+  readonly contentType: string;
+  /** Encodes a body. */
+  encode(body: MessageBody): Uint8Array;
+  /**
+   * Decodes bytes into a value (validated afterwards by {@link decodeMessage}).
+   * Should throw {@link DecodeError} for bytes it cannot read; other errors are wrapped as `UNDECODABLE`.
+   */
+  decode(bytes: Uint8Array): unknown;
+}
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const encoder = new TextEncoder();
+
+/** The default encoder: UTF-8 JSON, content type `application/json`, as Python Postage's `JsonEncoder`. */
+export class JsonEncoder implements Encoder {
+  readonly contentType = "application/json";
+
+  encode(body: MessageBody): Uint8Array {
+    return encoder.encode(JSON.stringify(body));
+  }
+
+  /** @throws {DecodeError} `NOT_UTF8` or `NOT_JSON`. */
+  decode(bytes: Uint8Array): unknown {
+    let text: string;
+    try {
+      text = utf8.decode(bytes);
+    } catch (error) {
+      throw new DecodeError("NOT_UTF8", "body is not valid UTF-8 text", { cause: error });
+    }
+    try {
+      // JSON.parse defines "__proto__" as an own property, so hostile keys cannot reach a prototype.
+      return JSON.parse(text) as unknown;
+    } catch (error) {
+      throw new DecodeError("NOT_JSON", `body is not JSON: ${(error as Error).message}`, { cause: error });
+    }
+  }
+}
+
+/** The shared default {@link JsonEncoder}. */
+export const jsonEncoder: Encoder = new JsonEncoder();
