@@ -30,6 +30,10 @@ export type TransportErrorCode =
   | "INVALID_CONFIG"
   /** The TLS handshake failed (certificate, hostname, TLS spoken to a plain port, ...). */
   | "TLS"
+  /** A send with no destination: no exchange/routing key given and no default (producer layer). */
+  | "NO_ROUTE"
+  /** A reply to a request that carries no `replyTo` (RPC layer). */
+  | "NO_REPLY_TO"
   /** Any other error the broker reported. */
   | "BROKER_ERROR";
 
