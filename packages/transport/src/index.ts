@@ -1,1 +1,56 @@
-export {};
+export { connect, type ConnectOptions } from "./connect.js";
+export { Broker, type Closable, type DebugLogger, type ResourceKind } from "./Broker.js";
+export {
+  createProducer,
+  type MessageBuilder,
+  type MessageBuilders,
+  type Producer,
+  type ProducerApi,
+  type ProducerOptions,
+  type ProducerStats,
+  type SendOptions,
+  type SendProxy,
+} from "./Producer.js";
+export { DEFAULT_RPC_OPTIONS, type PendingReply, type ReplyMode, type RpcOptions, type RpcStats } from "./RpcClient.js";
+export { createReplier, type Replier, type ReplierOptions } from "./reply.js";
+export {
+  createConsumer,
+  reject,
+  DEAD_LETTER_HEADERS,
+  DEFAULT_DEAD_LETTER_EXCHANGE,
+  type Consumer,
+  type ConsumerCounters,
+  type ConsumerOptions,
+  type ExchangeQueueKeys,
+  type HandlerOutcome,
+  type Incoming,
+  type MessageHandler,
+  type QueueKeys,
+  type QueueOptions,
+  type QueueRef,
+  type Rejection,
+} from "./Consumer.js";
+export type { ExchangeKeys, Routing } from "./routing.js";
+export { TransportError, type TransportErrorCode, type TransportErrorDetails } from "./errors.js";
+export {
+  resolveConnectionSettings,
+  type AmqpSettings,
+  type ConnectionOptions,
+  type ConnectionSettings,
+  type MemorySettings,
+  type TlsOptions,
+} from "./config/connectionSettings.js";
+export type {
+  BindingSpec,
+  BrokerDriver,
+  Delivery,
+  DeliveryHandler,
+  Disposition,
+  DriverConsumer,
+  DriverConsumerOptions,
+  DriverPublisher,
+  DriverReplyChannel,
+  MessageProperties,
+  PublishOptions,
+  QueueSpec,
+} from "./driver/BrokerDriver.js";

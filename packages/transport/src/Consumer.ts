@@ -1,0 +1,409 @@
+import {
+  decodeMessage,
+  defineExchange,
+  jsonEncoder,
+  type Encoder,
+  type ExchangeDefinition,
+  type Fingerprint,
+  type FingerprintDict,
+  type Message,
+  type MessageBody,
+} from "@postage/core";
+import type { Broker } from "./Broker.js";
+import type { Delivery, Disposition, DriverConsumer, DriverPublisher, QueueSpec } from "./driver/BrokerDriver.js";
+import { TransportError } from "./errors.js";
+import { newReplier, type Replier } from "./reply.js";
+
+/** A queue to consume, with its declaration flags. */
+export interface QueueOptions {
+  /** `""` asks the broker for a private, server-named queue (exclusive and auto-delete unless said otherwise). */
+  name: string;
+  /** @default false (as Python Postage declares queues) */
+  durable?: boolean;
+  /** @default true for `""`, else false */
+  exclusive?: boolean;
+  /** @default true for `""`, else false */
+  autoDelete?: boolean;
+  /** `x-` arguments (`x-queue-type`, `x-delivery-limit`, `x-dead-letter-exchange`, ...). */
+  arguments?: Record<string, unknown>;
+}
+
+/** A queue by name (declared with the defaults of {@link QueueOptions}) or with its options. */
+export type QueueRef = string | QueueOptions;
+
+/** Queue/key couples bound to one exchange. */
+export type QueueKeys = ReadonlyArray<readonly [queue: QueueRef, routingKey: string]>;
+
+/**
+ * What a consumer listens to, as Python Postage's `eqk`: for each exchange, the queues bound to it
+ * and their routing keys. Entries naming the same queue share it (so `""` everywhere in one
+ * consumer means one private queue bound with every key given).
+ */
+export type ExchangeQueueKeys = ReadonlyArray<readonly [exchange: ExchangeDefinition, queues: QueueKeys]>;
+
+/** A handler's refusal of a message, with the reason put in the dead-letter headers (see {@link reject}). */
+export interface Rejection {
+  readonly kind: "reject";
+  /** Goes to the `x-postage-reason` header. */
+  readonly reason: string;
+  /** Goes to the `x-postage-error` header. @default "REJECTED" */
+  readonly code: string;
+}
+
+/**
+ * Refuses a message: the consumer dead-letters it with `reason` (and `code`) in its headers, then
+ * acks the original.
+ * @example
+ * createConsumer(broker, options, ({ message }) => (message.name === "echo" ? "ack" : reject(`unexpected ${message.name}`)));
+ */
+export function reject(reason: string, code = "REJECTED"): Rejection {
+  return { kind: "reject", reason, code };
+}
+
+/**
+ * What a handler decides: `"ack"` (or nothing) when handled; `"reject"` or {@link reject} to
+ * dead-letter it; `"requeue"` to put it back (for shutdown only: a message requeued forever loops).
+ */
+export type HandlerOutcome = Disposition | Rejection | void;
+
+/** A decoded delivery, as a consumer's handler gets it. */
+export interface Incoming {
+  readonly message: Message;
+  /** The wire body (`message.toBody()`). */
+  readonly body: MessageBody;
+  /** Raw bytes, exchange, routing key and AMQP properties. */
+  readonly delivery: Delivery;
+  /**
+   * Present when the delivery has a `replyTo` (an RPC request): publishes `result` to the caller,
+   * echoing its correlation id (none for Python Postage callers, which need none).
+   */
+  readonly reply?: (result: Message) => Promise<void>;
+}
+
+/** Handles one incoming message. A thrown error dead-letters the message (code `HANDLER_ERROR`). */
+export type MessageHandler = (incoming: Incoming) => HandlerOutcome | Promise<HandlerOutcome>;
+
+/** Options of {@link createConsumer}. */
+export interface ConsumerOptions {
+  /** Exchanges, queues and routing keys to consume ("eqk"). More can be added with {@link Consumer.bind}. @default [] */
+  bindings?: ExchangeQueueKeys;
+  /** Unacknowledged deliveries in flight per queue. @default 100 */
+  prefetch?: number;
+  /** @default jsonEncoder */
+  encoder?: Encoder;
+  /** Bodies over this size are dead-lettered (`TOO_LARGE`). @default 1 MiB (core's default) */
+  maxBytes?: number;
+  /**
+   * Exchange (fanout, durable) that receives undecodable and rejected messages, with the reason
+   * in headers. `false`: reject them to the broker instead (dropped, or the queue's own
+   * `x-dead-letter-exchange`). @default "postage.dead-letter"
+   */
+  deadLetterExchange?: string | false;
+  /** Durable queue bound to the dead-letter exchange so nothing is lost; `false` for none. @default the exchange's name */
+  deadLetterQueue?: string | false;
+  /** Stamped on replies whose fingerprint is empty. @default none (Python Postage replies carry `{}`) */
+  fingerprint?: Fingerprint | FingerprintDict;
+  /**
+   * Told about errors the consumer cannot report to anyone else (a dead-letter publish that
+   * failed: the message is then rejected to the broker). @default console.error
+   */
+  onError?: (error: unknown) => void;
+}
+
+/** Counters of a consumer. */
+export interface ConsumerCounters {
+  /** Deliveries received. */
+  received: number;
+  /** Messages whose handler finished with ack. */
+  handled: number;
+  /** Messages the handler rejected (or threw on). */
+  rejected: number;
+  /** Bodies that did not decode into a Postage message. */
+  invalid: number;
+  /** Messages the handler requeued. */
+  requeued: number;
+  /** Copies published to the dead-letter exchange. */
+  deadLettered: number;
+}
+
+/** A running consumer (Python Postage's `GenericConsumer`). */
+export interface Consumer {
+  /** Names of the queues consumed (server-named ones once {@link ready} resolved). */
+  readonly queues: readonly string[];
+  readonly counters: Readonly<ConsumerCounters>;
+  /** Resolves when every queue is declared, bound and consumed; rejects with the first failure. */
+  ready(): Promise<void>;
+  /**
+   * Binds `queue` to `exchange` with `routingKey` now (declaring the exchange). A queue not yet
+   * consumed is declared and consumed too. The binding is re-declared after each reconnect.
+   */
+  bind(exchange: ExchangeDefinition, queue: QueueRef, routingKey: string): Promise<void>;
+  /** Removes a binding (for every consumer of that queue: it is the broker's binding). */
+  unbind(exchange: ExchangeDefinition, queue: string, routingKey: string): Promise<void>;
+  /** Stops consuming one queue (its in-flight handlers finish first); its bindings stay. */
+  removeQueue(queue: string): Promise<void>;
+  /**
+   * Stops consuming: nothing new reaches the handler, in-flight handlers finish and are settled,
+   * then replies and dead-letter publishers close. Idempotent.
+   */
+  close(): Promise<void>;
+}
+
+interface QueueState {
+  /** The name as given (`""` for the private queue). */
+  readonly given: string;
+  readonly consumer: DriverConsumer;
+}
+
+/** Header names on dead-lettered copies. */
+export const DEAD_LETTER_HEADERS = Object.freeze({
+  error: "x-postage-error",
+  reason: "x-postage-reason",
+  exchange: "x-original-exchange",
+  routingKey: "x-original-routing-key",
+});
+
+/** The default dead-letter exchange and queue name. */
+export const DEFAULT_DEAD_LETTER_EXCHANGE = "postage.dead-letter";
+
+function queueSpec(queue: QueueRef): QueueSpec {
+  const options: QueueOptions = typeof queue === "string" ? { name: queue } : queue;
+  const isPrivate = options.name === "";
+  const spec: QueueSpec = {
+    name: options.name,
+    durable: options.durable ?? false,
+    exclusive: options.exclusive ?? isPrivate,
+    autoDelete: options.autoDelete ?? isPrivate,
+  };
+  if (options.arguments !== undefined) spec.arguments = { ...options.arguments };
+  return spec;
+}
+
+function queueName(queue: QueueRef): string {
+  return typeof queue === "string" ? queue : queue.name;
+}
+
+/**
+ * Creates a consumer (Python Postage's `GenericConsumer`): declares the exchanges and queues of
+ * `bindings`, binds them, and calls `handler` with each decoded message. The handler's outcome
+ * settles the delivery; the message is acked only after the handler finished.
+ *
+ * Bodies that do not decode (never thrown: see core's `decodeMessage`) and messages the handler
+ * rejects or throws on are dead-lettered by the consumer: a copy of the raw bytes goes to the
+ * dead-letter exchange with `x-postage-error` (a code), `x-postage-reason`, `x-original-exchange`
+ * and `x-original-routing-key` headers, then the original is acked. Nothing is requeued forever.
+ *
+ * After a reconnect the driver re-declares queues and every binding, including those added with
+ * {@link Consumer.bind}. The consumer is closed with the broker.
+ *
+ * @example
+ * const consumer = createConsumer(broker, { bindings: [[echoExchange, [["echo-queue", "echo-rk"]]]] }, async ({ message, reply }) => {
+ *   if (reply) await reply(new SuccessResult(message.content));
+ *   return "ack";
+ * });
+ * await consumer.ready();
+ */
+export function createConsumer(broker: Broker, options: ConsumerOptions, handler: MessageHandler): Consumer {
+  broker.assertOpen();
+  const encoder = options.encoder ?? jsonEncoder;
+  const prefetch = options.prefetch ?? 100;
+  const deadLetterExchange = options.deadLetterExchange ?? DEFAULT_DEAD_LETTER_EXCHANGE;
+  const deadLetterQueue = deadLetterExchange === false ? false : (options.deadLetterQueue ?? deadLetterExchange);
+  const onError = options.onError ?? ((error: unknown) => console.error("[postage] consumer error:", error));
+  const counters: ConsumerCounters = { received: 0, handled: 0, rejected: 0, invalid: 0, requeued: 0, deadLettered: 0 };
+  const queues = new Map<string, QueueState>();
+  let closing: Promise<void> | undefined;
+  let replier: Replier | undefined;
+  let deadLetterPublisher: DriverPublisher | undefined;
+  let deadLetterReady: Promise<void> | undefined;
+
+  const assertOpen = (): void => {
+    if (closing !== undefined) throw new TransportError("CLOSED", "the consumer is closed");
+  };
+
+  const prepareDeadLetter = (exchange: string): Promise<void> => {
+    if (deadLetterReady === undefined) {
+      const ready = (async () => {
+        await broker.declareExchange(defineExchange({ name: exchange, type: "fanout", durable: true }));
+        if (deadLetterQueue !== false) {
+          await broker.driver.declareQueue({ name: deadLetterQueue, durable: true });
+          await broker.driver.bindQueue({ exchange, queue: deadLetterQueue, routingKey: "" });
+        }
+      })();
+      deadLetterReady = ready;
+      ready.catch(() => {
+        // The failing delivery reports it; the next one tries again.
+        if (deadLetterReady === ready) deadLetterReady = undefined;
+      });
+    }
+    return deadLetterReady;
+  };
+
+  /** Dead-letters a copy and resolves to the disposition of the original. */
+  const deadLetter = async (delivery: Delivery, code: string, reason: string): Promise<Disposition> => {
+    broker.log(() => `[postage] dead-letter ${code}: ${reason} (from ${delivery.exchange || "(default)"}/${delivery.routingKey})`);
+    if (deadLetterExchange === false) return "reject";
+    try {
+      await prepareDeadLetter(deadLetterExchange);
+      deadLetterPublisher ??= broker.driver.createPublisher({ confirm: true });
+      const headers: Record<string, unknown> = {
+        ...delivery.properties.headers,
+        [DEAD_LETTER_HEADERS.error]: code,
+        [DEAD_LETTER_HEADERS.reason]: reason,
+        [DEAD_LETTER_HEADERS.exchange]: delivery.exchange,
+        [DEAD_LETTER_HEADERS.routingKey]: delivery.routingKey,
+      };
+      await deadLetterPublisher.publish(deadLetterExchange, delivery.routingKey, delivery.body, { ...delivery.properties, persistent: true, headers }, { mandatory: false });
+      counters.deadLettered += 1;
+      return "ack";
+    } catch (error) {
+      onError(new TransportError("PUBLISH_FAILED", `could not dead-letter a message (${code}: ${reason}); rejecting it to the broker instead`, { cause: error, exchange: deadLetterExchange }));
+      return "reject";
+    }
+  };
+
+  const onDelivery = async (delivery: Delivery): Promise<Disposition> => {
+    counters.received += 1;
+    const properties = delivery.properties;
+    const outcome = decodeMessage(delivery.body, {
+      encoder,
+      ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
+      ...(properties.contentType !== undefined ? { contentType: properties.contentType } : {}),
+      ...(properties.contentEncoding !== undefined ? { contentEncoding: properties.contentEncoding } : {}),
+    });
+    if (!outcome.ok) {
+      counters.invalid += 1;
+      return deadLetter(delivery, outcome.error.code, outcome.error.reason);
+    }
+    const { message, body } = outcome;
+    broker.log(() => `[postage] received ${message.type}/${message.name} from ${delivery.exchange || "(default)"}/${delivery.routingKey} id=${properties.messageId ?? "-"}`);
+    const replyTo = properties.replyTo;
+    const incoming: Incoming =
+      replyTo !== undefined && replyTo !== ""
+        ? {
+            message,
+            body,
+            delivery,
+            reply: (result: Message) => {
+              replier ??= createRepliesFor();
+              return replier.reply(delivery, result);
+            },
+          }
+        : { message, body, delivery };
+    let decision: HandlerOutcome;
+    try {
+      decision = await handler(incoming);
+    } catch (error) {
+      counters.rejected += 1;
+      return deadLetter(delivery, "HANDLER_ERROR", error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+    }
+    if (decision === undefined || decision === "ack") {
+      counters.handled += 1;
+      return "ack";
+    }
+    if (decision === "requeue") {
+      counters.requeued += 1;
+      return "requeue";
+    }
+    counters.rejected += 1;
+    if (decision === "reject") return deadLetter(delivery, "REJECTED", "rejected by the handler");
+    return deadLetter(delivery, decision.code, decision.reason);
+  };
+
+  const createRepliesFor = (): Replier => {
+    return newReplier(broker, { encoder, ...(options.fingerprint !== undefined ? { fingerprint: options.fingerprint } : {}) }, false);
+  };
+
+  const startQueue = (queue: QueueRef, exchanges: ExchangeDefinition[], bindings: Array<{ exchange: string; routingKey: string }>): QueueState => {
+    const consumer = broker.driver.createConsumer({ queue: queueSpec(queue), exchanges, bindings, prefetch }, onDelivery);
+    const state: QueueState = { given: queueName(queue), consumer };
+    queues.set(state.given, state);
+    return state;
+  };
+
+  const find = (name: string): QueueState | undefined => {
+    const byGiven = queues.get(name);
+    if (byGiven !== undefined) return byGiven;
+    for (const state of queues.values()) if (safeQueueName(state.consumer) === name) return state;
+    return undefined;
+  };
+
+  // Group the eqk by queue: one driver consumer per queue, with all its exchanges and keys.
+  const plan = new Map<string, { queue: QueueRef; exchanges: Map<string, ExchangeDefinition>; bindings: Array<{ exchange: string; routingKey: string }> }>();
+  for (const [exchange, queueKeys] of options.bindings ?? []) {
+    for (const [queue, routingKey] of queueKeys) {
+      const name = queueName(queue);
+      let entry = plan.get(name);
+      if (entry === undefined) {
+        entry = { queue, exchanges: new Map(), bindings: [] };
+        plan.set(name, entry);
+      }
+      entry.exchanges.set(exchange.name, exchange);
+      entry.bindings.push({ exchange: exchange.name, routingKey });
+    }
+  }
+  for (const entry of plan.values()) startQueue(entry.queue, [...entry.exchanges.values()], entry.bindings);
+
+  const consumer: Consumer = {
+    get queues() {
+      return [...queues.values()].map((state) => safeQueueName(state.consumer) ?? state.given);
+    },
+    counters,
+    async ready() {
+      await Promise.all([...queues.values()].map((state) => state.consumer.ready));
+    },
+    async bind(exchange, queue, routingKey) {
+      assertOpen();
+      const existing = find(queueName(queue));
+      if (existing === undefined) {
+        await startQueue(queue, [exchange], [{ exchange: exchange.name, routingKey }]).consumer.ready;
+        return;
+      }
+      await broker.declareExchange(exchange);
+      await existing.consumer.ready;
+      await existing.consumer.bind(exchange.name, routingKey);
+    },
+    async unbind(exchange, queue, routingKey) {
+      assertOpen();
+      const existing = find(queue);
+      if (existing === undefined) {
+        await broker.driver.unbindQueue({ exchange: exchange.name, queue, routingKey });
+        return;
+      }
+      await existing.consumer.ready;
+      await existing.consumer.unbind(exchange.name, routingKey);
+    },
+    async removeQueue(queue) {
+      assertOpen();
+      const existing = find(queue);
+      if (existing === undefined) return;
+      queues.delete(existing.given);
+      await existing.consumer.close();
+    },
+    close() {
+      closing ??= (async () => {
+        unregister();
+        const errors: unknown[] = [];
+        const drained = await Promise.allSettled([...queues.values()].map((state) => state.consumer.close()));
+        // Handlers have finished: their replies and dead-letter copies are out; close those publishers now.
+        const closed = await Promise.allSettled([replier?.close(), deadLetterPublisher?.close()]);
+        for (const result of [...drained, ...closed]) if (result.status === "rejected") errors.push(result.reason);
+        if (errors.length > 0) throw errors[0];
+      })();
+      return closing;
+    },
+  };
+  const unregister = broker.own("consumer", consumer);
+  return consumer;
+}
+
+/** A driver consumer's queue name, or undefined while a server-named queue is not declared yet. */
+function safeQueueName(consumer: DriverConsumer): string | undefined {
+  try {
+    const name = consumer.queue;
+    return name === "" ? undefined : name;
+  } catch {
+    // A driver may throw before the queue is declared: the name is simply not known yet.
+    return undefined;
+  }
+}

@@ -1,0 +1,326 @@
+import {
+  CommandMessage,
+  Fingerprint,
+  GenericMessage,
+  jsonEncoder,
+  RpcCommandMessage,
+  type Encoder,
+  type FingerprintDict,
+  type Message,
+  type MessageBody,
+  type ResultMessage,
+} from "@postage/core";
+import { nanoid } from "nanoid";
+import type { Broker, Closable } from "./Broker.js";
+import type { DriverPublisher, MessageProperties } from "./driver/BrokerDriver.js";
+import { TransportError } from "./errors.js";
+import { publishRoutes } from "./publishRoutes.js";
+import { resolveRouting, type ExchangeKeys, type Routing } from "./routing.js";
+import { DEFAULT_RPC_OPTIONS, RpcClient, type PendingReply, type RpcOptions, type RpcStats } from "./RpcClient.js";
+
+/** Builds a message from typed arguments (Python Postage's `build_message_<name>` / `build_rpc_<name>`). */
+export type MessageBuilder = (...args: never[]) => Message;
+
+/** Builders by name. */
+export type MessageBuilders = Record<string, MessageBuilder>;
+
+/**
+ * Senders by name: a builder's name takes the builder's arguments; any other name sends a plain
+ * command (`CommandMessage(name, parameters)`) and takes `(parameters?: unknown)`. Under
+ * `noUncheckedIndexedAccess`, unknown names are typed as possibly undefined: use
+ * `producer.command(name, ...)` / `producer.call(name, ...)` for names known only at run time.
+ */
+export type SendProxy<M extends MessageBuilders, Result> = {
+  readonly [K in keyof M | (string & {})]: K extends keyof M
+    ? (...args: Parameters<M[K]>) => Promise<Result>
+    : (parameters?: unknown) => Promise<Result>;
+};
+
+/** Per-send options, given through {@link ProducerApi.to} (or as the last argument of the generic senders). */
+export interface SendOptions extends Routing, RpcOptions {
+  /** Persistent (delivery mode 2). @default the producer's `persistent` (true) */
+  persistent?: boolean;
+  /** Fail the publish when no queue gets the message. @default the producer's `mandatory` (true) */
+  mandatory?: boolean;
+  /** AMQP headers to add. */
+  headers?: Record<string, unknown>;
+}
+
+/** What a producer sends, bound to a routing (the default one, or the one given to {@link to}). */
+export interface ProducerApi<M extends MessageBuilders = {}, R extends MessageBuilders = {}> {
+  /**
+   * Fire-and-forget senders: `message.<name>(...)` sends the builder's message (or
+   * `CommandMessage(name, parameters)`) and resolves once the broker confirmed it.
+   * @throws {TransportError} when the exchange is missing, the message is unroutable (mandatory), or the broker refuses it.
+   */
+  readonly message: SendProxy<M, void>;
+  /**
+   * RPC senders: `rpc.<name>(...)` sends the RPC form and resolves to the reply. A call that gets no
+   * reply resolves to `ExceptionResult("TimeoutError", ...)` after `timeout` ms times `1 + retries`
+   * attempts: it never hangs and never throws for a timeout.
+   * @throws {TransportError} when the request cannot be published, or the producer closes meanwhile.
+   */
+  readonly rpc: SendProxy<R, ResultMessage>;
+  /** RPC senders that resolve once the request is published, to a handle whose `reply()` waits for the reply. */
+  readonly rpcQueued: SendProxy<R, PendingReply>;
+  /** Sends `CommandMessage(name, parameters)`. */
+  command(name: string, parameters?: unknown): Promise<void>;
+  /** Calls `name` with `RpcCommandMessage(name, parameters)` and resolves to the reply. */
+  call(name: string, parameters?: unknown): Promise<ResultMessage>;
+  /** Sends any message (stamped with the producer's fingerprint). */
+  send(message: Message, options?: SendOptions): Promise<void>;
+  /** Sends any message as an RPC request (category set to `rpc`) and resolves to the reply. */
+  request(message: Message, options?: SendOptions): Promise<ResultMessage>;
+  /** As {@link request}, resolving once published to a {@link PendingReply}. */
+  requestQueued(message: Message, options?: SendOptions): Promise<PendingReply>;
+  /** Sends a `GenericMessage(args, kwds)` (Python's `producer.message(*args, **kwds)`). */
+  generic(args?: unknown[], kwds?: Record<string, unknown>, options?: SendOptions): Promise<void>;
+  /** Publishes a body as it is (no stamping): to relay a received message. */
+  forward(body: MessageBody | Uint8Array, options?: SendOptions): Promise<void>;
+  /**
+   * The same API bound to other routing and/or RPC options; options accumulate over chained calls.
+   * @example
+   * await producer.to({ key: "echo-fanout-rk" }).message.echo("hello");
+   * const reply = await producer.to({ timeout: 2_000, retries: 0 }).rpc.echo("hi");
+   */
+  to(options: SendOptions): ProducerApi<M, R>;
+}
+
+/** Counters of a producer. */
+export interface ProducerStats {
+  /** Messages published (each exchange/key couple counts once; RPC retries count again). */
+  sent: number;
+  readonly rpc: RpcStats;
+}
+
+/** A producer: the {@link ProducerApi} on its default routing, plus its lifecycle. */
+export interface Producer<M extends MessageBuilders = {}, R extends MessageBuilders = {}> extends ProducerApi<M, R> {
+  /** The fingerprint stamped on every message. */
+  readonly fingerprint: FingerprintDict;
+  readonly stats: ProducerStats;
+  /** Closes the publisher and the RPC client (pending calls reject with `CLOSED`). Idempotent. */
+  close(): Promise<void>;
+}
+
+/** Options of {@link createProducer}. */
+export interface ProducerOptions<M extends MessageBuilders = {}, R extends MessageBuilders = {}> {
+  /** Default exchange/key couples ("eks"); every send goes to each. @default [] (then give routing with `.to()`) */
+  exchanges?: ExchangeKeys;
+  /** Stamped on every message. @default Fingerprint.collect() */
+  fingerprint?: Fingerprint | FingerprintDict;
+  /** @default jsonEncoder */
+  encoder?: Encoder;
+  /** Message builders by name, for `message.<name>` and `rpc.<name>` / `rpcQueued.<name>`. */
+  builders?: { message?: M; rpc?: R };
+  /** Wait for publisher confirms. @default true */
+  confirm?: boolean;
+  /** Fail publishes nobody receives (a clear `TransportError`). Set false for fire-and-forget. @default true */
+  mandatory?: boolean;
+  /** @default true */
+  persistent?: boolean;
+  /** Default RPC options. @default { timeout: 30_000, retries: 4, replyMode: "direct" } */
+  rpc?: RpcOptions;
+  /** Largest reply accepted, in bytes. @default 1 MiB (core's default) */
+  maxReplyBytes?: number;
+}
+
+/**
+ * Creates a producer (Python Postage's `GenericProducer`): a typed API of messages sent to default
+ * exchanges. Every message is stamped with the producer's fingerprint, encoded (JSON by default),
+ * given a content type and a fresh `messageId` (reused on RPC retries), and published persistent
+ * with publisher confirms; exchanges are declared once, lazily. The producer is closed with the broker.
+ *
+ * @example
+ * const echo = defineExchange({ name: "echo-exchange" });
+ * const producer = createProducer(broker, {
+ *   exchanges: [[echo, "echo-rk"]],
+ *   builders: { message: { online: () => new StatusMessage("online") } },
+ * });
+ * await producer.message.online();
+ * await producer.message.echo("A test message");          // CommandMessage("echo", "A test message")
+ * const reply = await producer.rpc.echo("RPC test message"); // SuccessResult | ErrorResult | ExceptionResult
+ */
+export function createProducer<M extends MessageBuilders = {}, R extends MessageBuilders = {}>(
+  broker: Broker,
+  options: ProducerOptions<M, R> = {},
+): Producer<M, R> {
+  broker.assertOpen();
+  const encoder = options.encoder ?? jsonEncoder;
+  const fingerprintSource = options.fingerprint ?? Fingerprint.collect();
+  const fingerprint: FingerprintDict = fingerprintSource instanceof Fingerprint ? fingerprintSource.toDict() : { ...fingerprintSource };
+  const defaults: ExchangeKeys = options.exchanges ?? [];
+  const messageBuilders: MessageBuilders = options.builders?.message ?? {};
+  const rpcBuilders: MessageBuilders = options.builders?.rpc ?? {};
+  const confirm = options.confirm ?? true;
+  const base: SendOptions = {
+    ...DEFAULT_RPC_OPTIONS,
+    ...options.rpc,
+    persistent: options.persistent ?? true,
+    mandatory: options.mandatory ?? true,
+  };
+  const noCalls: RpcStats = Object.freeze({ calls: 0, replies: 0, retries: 0, timeouts: 0, dropped: 0, invalid: 0 });
+  const stats: ProducerStats = {
+    sent: 0,
+    get rpc() {
+      return rpcClient?.stats ?? noCalls;
+    },
+  };
+
+  let closing: Promise<void> | undefined;
+  let publisher: DriverPublisher | undefined;
+  let unregisterPublisher: (() => void) | undefined;
+  let rpcClient: RpcClient | undefined;
+  let unregisterRpc: (() => void) | undefined;
+
+  const assertOpen = (): void => {
+    if (closing !== undefined) throw new TransportError("CLOSED", "the producer is closed");
+    broker.assertOpen();
+  };
+
+  const getPublisher = (): DriverPublisher => {
+    if (publisher === undefined) {
+      const created = broker.driver.createPublisher({ confirm });
+      publisher = created;
+      const owned: Closable = { close: () => created.close() };
+      unregisterPublisher = broker.own("publisher", owned);
+    }
+    return publisher;
+  };
+
+  const getRpc = (): RpcClient => {
+    if (rpcClient === undefined) {
+      const client = new RpcClient(broker, getPublisher, { encoder, maxBytes: options.maxReplyBytes });
+      rpcClient = client;
+      unregisterRpc = broker.own("rpc", client);
+    }
+    return rpcClient;
+  };
+
+  const propertiesFor = (sendOptions: SendOptions, messageId: string): MessageProperties => {
+    const properties: MessageProperties = {
+      contentType: encoder.contentType,
+      messageId,
+      persistent: sendOptions.persistent ?? true,
+      timestamp: Math.floor(Date.now() / 1000),
+    };
+    if (sendOptions.headers !== undefined) properties.headers = { ...sendOptions.headers };
+    return properties;
+  };
+
+  const publishBytes = async (body: Uint8Array, sendOptions: SendOptions, describe: () => string): Promise<void> => {
+    assertOpen();
+    const routes = resolveRouting(defaults, sendOptions);
+    await publishRoutes(broker, getPublisher(), routes, body, propertiesFor(sendOptions, nanoid()), { mandatory: sendOptions.mandatory ?? true }, describe);
+    stats.sent += routes.length;
+  };
+
+  const sendMessage = (message: Message, sendOptions: SendOptions): Promise<void> => {
+    message.stamp(fingerprint);
+    return publishBytes(encoder.encode(message.toBody()), sendOptions, () => `${message.type}/${message.name}`);
+  };
+
+  const startRequest = async (message: Message, sendOptions: SendOptions): Promise<PendingReply> => {
+    assertOpen();
+    message.category = "rpc";
+    message.stamp(fingerprint);
+    const routes = resolveRouting(defaults, sendOptions);
+    const rpcOptions: Required<RpcOptions> = {
+      timeout: sendOptions.timeout ?? DEFAULT_RPC_OPTIONS.timeout,
+      retries: sendOptions.retries ?? DEFAULT_RPC_OPTIONS.retries,
+      replyMode: sendOptions.replyMode ?? DEFAULT_RPC_OPTIONS.replyMode,
+    };
+    const pending = await getRpc().start(
+      {
+        routes,
+        body: encoder.encode(message.toBody()),
+        properties: propertiesFor(sendOptions, nanoid()),
+        mandatory: sendOptions.mandatory ?? true,
+        describe: () => `${message.type}/${message.name}`,
+      },
+      rpcOptions,
+    );
+    stats.sent += routes.length;
+    return pending;
+  };
+
+  const proxy = <Result>(builders: MessageBuilders, build: (name: string) => (...args: unknown[]) => Message, run: (message: Message) => Promise<Result>) =>
+    new Proxy(Object.create(null) as Record<string, (...args: unknown[]) => Promise<Result>>, {
+      get(_target, name) {
+        if (typeof name !== "string") return undefined;
+        // Never look like a thenable: `await producer.message` must not call a "then" command.
+        if (name === "then" && !(name in builders)) return undefined;
+        const builder = build(name);
+        return (...args: unknown[]) => {
+          let message: Message;
+          try {
+            message = builder(...args);
+          } catch (error) {
+            return Promise.reject(error);
+          }
+          return run(message);
+        };
+      },
+    });
+
+  const buildWith =
+    (builders: MessageBuilders, fallback: (name: string, parameters?: unknown) => Message) =>
+    (name: string) => {
+      const builder = Object.hasOwn(builders, name) ? (builders[name] as ((...args: unknown[]) => Message) | undefined) : undefined;
+      return builder ?? ((...args: unknown[]) => fallback(name, args[0]));
+    };
+
+  const api = (sendOptions: SendOptions): ProducerApi<M, R> => ({
+    message: proxy(messageBuilders, buildWith(messageBuilders, (name, parameters) => new CommandMessage(name, parameters)), (message) =>
+      sendMessage(message, sendOptions),
+    ) as unknown as SendProxy<M, void>,
+    rpc: proxy(rpcBuilders, buildWith(rpcBuilders, (name, parameters) => new RpcCommandMessage(name, parameters)), async (message) =>
+      (await startRequest(message, sendOptions)).reply(),
+    ) as unknown as SendProxy<R, ResultMessage>,
+    rpcQueued: proxy(rpcBuilders, buildWith(rpcBuilders, (name, parameters) => new RpcCommandMessage(name, parameters)), (message) =>
+      startRequest(message, sendOptions),
+    ) as unknown as SendProxy<R, PendingReply>,
+    command: (name, parameters) => sendMessage(new CommandMessage(name, parameters), sendOptions),
+    call: async (name, parameters) => (await startRequest(new RpcCommandMessage(name, parameters), sendOptions)).reply(),
+    send: (message, more) => sendMessage(message, merge(sendOptions, more)),
+    request: async (message, more) => (await startRequest(message, merge(sendOptions, more))).reply(),
+    requestQueued: (message, more) => startRequest(message, merge(sendOptions, more)),
+    generic: (args, kwds, more) => sendMessage(new GenericMessage(args, kwds), merge(sendOptions, more)),
+    forward: (body, more) => {
+      const bytes = body instanceof Uint8Array ? body : encoder.encode(body);
+      const describe = body instanceof Uint8Array ? () => `${bytes.byteLength} bytes` : () => `${body.type}/${body.name} (forwarded)`;
+      return publishBytes(bytes, merge(sendOptions, more), describe);
+    },
+    to: (more) => api(merge(sendOptions, more)),
+  });
+
+  const producer: Producer<M, R> = {
+    ...api(base),
+    fingerprint,
+    stats,
+    close() {
+      closing ??= (async () => {
+        unregisterRpc?.();
+        unregisterPublisher?.();
+        const results = await Promise.allSettled([rpcClient?.close(), publisher?.close()]);
+        const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
+        if (failed !== undefined) throw failed.reason;
+      })();
+      return closing;
+    },
+  };
+  return producer;
+}
+
+/** Later options win; `eks` given later drops an earlier `key` (and the reverse), so the last routing applies. */
+function merge(current: SendOptions, more: SendOptions | undefined): SendOptions {
+  if (more === undefined) return current;
+  const merged: SendOptions = { ...current, ...stripUndefined(more) };
+  if (more.eks !== undefined) delete merged.key;
+  else if (more.key !== undefined) delete merged.eks;
+  if (current.headers !== undefined && more.headers !== undefined) merged.headers = { ...current.headers, ...more.headers };
+  return merged;
+}
+
+function stripUndefined(options: SendOptions): SendOptions {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as SendOptions;
+}

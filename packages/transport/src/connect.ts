@@ -1,0 +1,79 @@
+import { Broker, SharedConnection, type DebugLogger } from "./Broker.js";
+import { resolveConnectionSettings, type ConnectionOptions, type ConnectionSettings, type Environment } from "./config/connectionSettings.js";
+import type { BrokerDriver } from "./driver/BrokerDriver.js";
+import { TransportError } from "./errors.js";
+
+/** Options of {@link connect}: where to connect (see `ConnectionOptions`) and how to share it. */
+export interface ConnectOptions extends ConnectionOptions {
+  /**
+   * Share one connection per process and URL with every other shared {@link connect}; `false`
+   * opens a connection of its own. @default true
+   */
+  shared?: boolean;
+  /** Where debug lines go when `debug` is on. @default console.debug */
+  logger?: DebugLogger;
+  /** Environment to read `POSTAGE_*` settings from. @default process.env */
+  env?: Environment;
+  /** Use this driver instead of choosing one from the URL (never shared; closed with the broker). */
+  driver?: BrokerDriver;
+}
+
+/** Builds the driver for resolved settings. Filled in by the driver modules. @internal */
+export type DriverFactory = (settings: ConnectionSettings) => BrokerDriver;
+
+const factories: Partial<Record<ConnectionSettings["transport"], DriverFactory>> = {};
+
+/** Registers the driver used for a transport (`amqp` or `memory`). @internal */
+export function registerDriver(transport: ConnectionSettings["transport"], factory: DriverFactory): void {
+  factories[transport] = factory;
+}
+
+const sharedConnections = new Map<string, SharedConnection>();
+
+function shareKey(settings: ConnectionSettings): string {
+  // The full settings (password included) tell connections apart; the key never leaves this map.
+  return JSON.stringify(settings);
+}
+
+function createDriver(settings: ConnectionSettings): BrokerDriver {
+  const factory = factories[settings.transport];
+  if (factory === undefined) {
+    throw new TransportError("INVALID_CONFIG", `no driver is available for ${settings.displayUrl}`);
+  }
+  return factory(settings);
+}
+
+/**
+ * Connects to a broker: `amqp://`/`amqps://` URLs go to RabbitMQ, `memory://name` to the in-memory
+ * broker (same name, same broker, within the process). Settings not given come from the
+ * environment (`POSTAGE_URL`, `POSTAGE_HOST`, ..., `POSTAGE_DEBUG_MODE`). Connections are shared per
+ * process and URL and reference-counted: each {@link Broker} returned must be closed, and the
+ * connection closes with the last one.
+ *
+ * Returns at once; the connection is made in the background (call {@link Broker.ready} to wait for
+ * it and see a refused login or an unreachable host as a clear error).
+ *
+ * @throws {TransportError} `INVALID_URL` or `INVALID_CONFIG` for bad settings.
+ * @example
+ * const broker = connect({ url: "amqp://guest:guest@127.0.0.1:5672" });
+ * await broker.ready();
+ * // ... createProducer(broker, ...), createConsumer(broker, ...)
+ * await broker.close();
+ */
+export function connect(options: ConnectOptions = {}): Broker {
+  const { shared = true, logger = (line: string) => console.debug(line), env, driver, ...connection } = options;
+  const settings = resolveConnectionSettings(connection, env ?? process.env);
+  const brokerOptions = { debug: settings.debug, logger };
+  if (driver !== undefined) return new Broker(new SharedConnection(driver, () => undefined), brokerOptions);
+  if (!shared) return new Broker(new SharedConnection(createDriver(settings), () => undefined), brokerOptions);
+  const key = shareKey(settings);
+  let connectionEntry = sharedConnections.get(key);
+  if (connectionEntry === undefined) {
+    const created: SharedConnection = new SharedConnection(createDriver(settings), () => {
+      if (sharedConnections.get(key) === created) sharedConnections.delete(key);
+    });
+    connectionEntry = created;
+    sharedConnections.set(key, created);
+  }
+  return new Broker(connectionEntry, brokerOptions);
+}

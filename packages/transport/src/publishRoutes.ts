@@ -1,0 +1,36 @@
+import type { Broker } from "./Broker.js";
+import type { MessageProperties, PublishOptions } from "./driver/BrokerDriver.js";
+import type { ExchangeKeys } from "./routing.js";
+
+/** Anything that publishes raw bytes: a driver publisher or a reply channel. @internal */
+export interface PublishTarget {
+  publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void>;
+}
+
+/**
+ * Publishes one encoded message to every exchange/key couple, declaring each exchange first
+ * (once per connection). A failed publish makes the exchange be declared again next time, since
+ * the usual cause is an exchange deleted behind our back. @internal
+ */
+export async function publishRoutes(
+  broker: Broker,
+  target: PublishTarget,
+  routes: ExchangeKeys,
+  body: Uint8Array,
+  properties: MessageProperties,
+  options: PublishOptions,
+  describe: () => string,
+): Promise<void> {
+  await Promise.all(
+    routes.map(async ([exchange, routingKey]) => {
+      await broker.declareExchange(exchange);
+      try {
+        await target.publish(exchange.name, routingKey, body, properties, options);
+      } catch (error) {
+        broker.forgetExchange(exchange.name);
+        throw error;
+      }
+      broker.log(() => `[postage] sent ${describe()} -> ${exchange.name || "(default)"}/${routingKey} id=${properties.messageId ?? "-"}`);
+    }),
+  );
+}
