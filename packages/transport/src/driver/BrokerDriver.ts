@@ -30,6 +30,8 @@ export interface BindingSpec {
   exchange: string;
   queue: string;
   routingKey: string;
+  /** Binding arguments; headers exchanges match on them (`x-match` plus header values). */
+  arguments?: Record<string, unknown>;
 }
 
 /** The AMQP basic properties Postage uses. */

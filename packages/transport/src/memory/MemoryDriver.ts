@@ -1,0 +1,327 @@
+import type { ExchangeDefinition } from "@postage/core";
+import type {
+  BindingSpec,
+  BrokerDriver,
+  Delivery,
+  DeliveryHandler,
+  DriverConsumer,
+  DriverConsumerOptions,
+  DriverPublisher,
+  DriverReplyChannel,
+  MessageProperties,
+  PublishOptions,
+  QueueSpec,
+} from "../driver/BrokerDriver.js";
+import { TransportError } from "../errors.js";
+import { memoryError } from "./errors.js";
+import { REPLY_TO, type MemoryBroker, type QueueDeclareResult } from "./MemoryBroker.js";
+import type { MemoryQueue, QueueConsumer } from "./MemoryQueue.js";
+
+/** Options of a {@link MemoryDriver}. */
+export interface MemoryDriverOptions {
+  /**
+   * Receives failures of user code the broker cannot hand back to a caller: a delivery handler
+   * that throws, rejects or resolves to something that is not a disposition (the delivery is then
+   * rejected, i.e. dead-lettered), and an `onReply` callback that throws.
+   * @default reports through `process.emitWarning`
+   */
+  onError?: (error: unknown) => void;
+}
+
+const RESOLVED: Promise<void> = Promise.resolve();
+
+function reportAsWarning(error: unknown): void {
+  process.emitWarning(error instanceof Error ? error : new Error(String(error)), { code: "POSTAGE_MEMORY_HANDLER" });
+}
+
+/**
+ * A connection to a {@link MemoryBroker}, implementing {@link BrokerDriver} with RabbitMQ 3.10's
+ * semantics. Several drivers on one broker behave like several processes on one RabbitMQ:
+ * exclusive queues belong to the driver that declared them and are deleted when it closes.
+ *
+ * Never reconnects (there is nothing to lose). After {@link close} every operation rejects with
+ * a `CLOSED` {@link TransportError}.
+ *
+ * @example
+ * const driver = memoryDriver("memory://tests");
+ * const consumer = driver.createConsumer({ queue: { name: "jobs" } }, (d) => "ack");
+ * await consumer.ready;
+ * await driver.createPublisher({ confirm: true }).publish("", "jobs", body, {});
+ */
+export class MemoryDriver implements BrokerDriver {
+  /** `memory://<broker name>`. */
+  readonly displayUrl: string;
+  /** @internal */
+  readonly onError: (error: unknown) => void;
+  private closing: Promise<void> | undefined;
+  private readonly publishers = new Set<MemoryPublisher>();
+  private readonly consumers = new Set<MemoryConsumer>();
+  private readonly replyChannels = new Set<MemoryReplyChannel>();
+
+  constructor(
+    /** The broker state this driver connects to. */
+    readonly broker: MemoryBroker,
+    options: MemoryDriverOptions = {},
+  ) {
+    this.displayUrl = `memory://${broker.name}`;
+    this.onError = options.onError ?? reportAsWarning;
+  }
+
+  /** Whether {@link close} or {@link abort} was called. */
+  get closed(): boolean {
+    return this.closing !== undefined;
+  }
+
+  async declareExchange(exchange: ExchangeDefinition): Promise<void> {
+    this.assertOpen();
+    this.broker.declareExchange(exchange);
+  }
+
+  async deleteExchange(name: string): Promise<void> {
+    this.assertOpen();
+    this.broker.deleteExchange(name);
+  }
+
+  async declareQueue(queue: QueueSpec): Promise<QueueDeclareResult> {
+    this.assertOpen();
+    return this.broker.declareQueue(queue, this);
+  }
+
+  async deleteQueue(name: string): Promise<void> {
+    this.assertOpen();
+    this.broker.deleteQueue(name, this);
+  }
+
+  async bindQueue(binding: BindingSpec): Promise<void> {
+    this.assertOpen();
+    this.broker.bindQueue(binding, this);
+  }
+
+  async unbindQueue(binding: BindingSpec): Promise<void> {
+    this.assertOpen();
+    this.broker.unbindQueue(binding, this);
+  }
+
+  /** A publisher; `confirm` changes nothing here (every publish is settled when it returns). */
+  createPublisher(_options: { confirm: boolean }): DriverPublisher {
+    const publisher = new MemoryPublisher(this);
+    if (this.closed) void publisher.close(); // deliberate: closing a fresh publisher is synchronous
+    else this.publishers.add(publisher);
+    return publisher;
+  }
+
+  createConsumer(options: DriverConsumerOptions, handler: DeliveryHandler): DriverConsumer {
+    const consumer = new MemoryConsumer(this, options, handler);
+    this.consumers.add(consumer);
+    return consumer;
+  }
+
+  async createReplyChannel(onReply: (delivery: Delivery) => void): Promise<DriverReplyChannel> {
+    this.assertOpen();
+    const channel = new MemoryReplyChannel(this, onReply);
+    this.replyChannels.add(channel);
+    return channel;
+  }
+
+  /** Resolves at once (rejects with `CLOSED` after {@link close}). */
+  ready(_options?: { timeout?: number }): Promise<void> {
+    return this.closed ? Promise.reject(this.closedError()) : RESOLVED;
+  }
+
+  /**
+   * Closes publishers and reply channels, then consumers (awaiting their running handlers), then
+   * deletes this driver's exclusive queues. Idempotent.
+   */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  /**
+   * Drops the connection the way a crashed process does: consumers stop at once, their unsettled
+   * deliveries go back to their queues (marked redelivered) and dispositions arriving later are
+   * ignored; exclusive queues are deleted. For tests of failure handling. Idempotent.
+   */
+  abort(): void {
+    this.closing ??= RESOLVED;
+    for (const publisher of this.publishers) void publisher.close(); // deliberate: synchronous underneath
+    for (const channel of this.replyChannels) void channel.close(); // deliberate: synchronous underneath
+    for (const consumer of this.consumers) consumer.abort();
+    this.broker.releaseOwner(this);
+  }
+
+  /** @internal */
+  publishNow(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options: PublishOptions | undefined): Promise<void> {
+    try {
+      this.broker.publish(exchange, routingKey, body, properties, options?.mandatory ?? true);
+      return RESOLVED;
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** @internal */
+  assertOpen(): void {
+    if (this.closing !== undefined) throw this.closedError();
+  }
+
+  /** @internal */
+  closedError(what = "driver"): TransportError {
+    return new TransportError("CLOSED", `the in-memory ${what} for ${this.displayUrl} is closed`);
+  }
+
+  /** @internal */
+  forget(resource: MemoryPublisher | MemoryConsumer | MemoryReplyChannel): void {
+    if (resource instanceof MemoryPublisher) this.publishers.delete(resource);
+    else if (resource instanceof MemoryConsumer) this.consumers.delete(resource);
+    else this.replyChannels.delete(resource);
+  }
+
+  private async shutdown(): Promise<void> {
+    await Promise.all([...this.publishers, ...this.replyChannels].map((resource) => resource.close()));
+    await Promise.all([...this.consumers].map((consumer) => consumer.close()));
+    this.broker.releaseOwner(this);
+  }
+}
+
+/** A publisher of a {@link MemoryDriver}. @internal */
+class MemoryPublisher implements DriverPublisher {
+  private closed = false;
+
+  constructor(private readonly driver: MemoryDriver) {}
+
+  publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void> {
+    if (this.closed) return Promise.reject(this.driver.closedError("publisher"));
+    if (properties.replyTo === REPLY_TO) {
+      // RabbitMQ only accepts this replyTo on a channel consuming from direct reply-to.
+      return Promise.reject(memoryError("PRECONDITION_FAILED", "fast reply consumer does not exist (publish with replyTo 'amq.rabbitmq.reply-to' through a reply channel)", { exchange, routingKey }));
+    }
+    return this.driver.publishNow(exchange, routingKey, body, properties, options);
+  }
+
+  close(): Promise<void> {
+    this.closed = true;
+    this.driver.forget(this);
+    return RESOLVED;
+  }
+}
+
+/** A direct reply-to channel of a {@link MemoryDriver}. @internal */
+class MemoryReplyChannel implements DriverReplyChannel {
+  readonly replyTo: string;
+  private closed = false;
+
+  constructor(
+    private readonly driver: MemoryDriver,
+    onReply: (delivery: Delivery) => void,
+  ) {
+    this.replyTo = driver.broker.openReplyTo((delivery) => {
+      // Replies already on their way when the channel closed are dropped, as RabbitMQ does.
+      if (this.closed) return;
+      try {
+        onReply(delivery);
+      } catch (error) {
+        driver.onError(error);
+      }
+    });
+  }
+
+  publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void> {
+    if (this.closed) return Promise.reject(this.driver.closedError("reply channel"));
+    // RabbitMQ rewrites the generic name to this channel's own pseudo-queue.
+    const props = properties.replyTo === REPLY_TO ? { ...properties, replyTo: this.replyTo } : properties;
+    return this.driver.publishNow(exchange, routingKey, body, props, options);
+  }
+
+  close(): Promise<void> {
+    if (!this.closed) {
+      this.closed = true;
+      this.driver.broker.closeReplyTo(this.replyTo);
+      this.driver.forget(this);
+    }
+    return RESOLVED;
+  }
+}
+
+/** A consumer of a {@link MemoryDriver}. @internal */
+class MemoryConsumer implements DriverConsumer {
+  queue: string;
+  readonly ready: Promise<void>;
+  private entry: QueueConsumer | undefined;
+  private target: MemoryQueue | undefined;
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly driver: MemoryDriver,
+    options: DriverConsumerOptions,
+    handler: DeliveryHandler,
+  ) {
+    this.queue = options.queue.name;
+    this.ready = this.start(options, handler);
+    // Deliberate: a failed start is reported through `ready`; this only keeps it from being an
+    // unhandled rejection when the caller closes the consumer without awaiting `ready`.
+    this.ready.catch(() => undefined);
+  }
+
+  async bind(exchange: string, routingKey: string): Promise<void> {
+    await this.ready;
+    if (this.closing !== undefined) throw this.driver.closedError("consumer");
+    this.driver.assertOpen();
+    this.driver.broker.bindQueue({ exchange, queue: this.queue, routingKey }, this.driver);
+  }
+
+  async unbind(exchange: string, routingKey: string): Promise<void> {
+    await this.ready;
+    if (this.closing !== undefined) throw this.driver.closedError("consumer");
+    this.driver.assertOpen();
+    this.driver.broker.unbindQueue({ exchange, queue: this.queue, routingKey }, this.driver);
+  }
+
+  close(): Promise<void> {
+    this.closing ??= this.stop();
+    return this.closing;
+  }
+
+  /** Stops at once and hands unsettled deliveries back to the queue. */
+  abort(): void {
+    this.closing ??= RESOLVED;
+    if (this.entry !== undefined && this.target !== undefined) this.target.abortConsumer(this.entry);
+    this.driver.forget(this);
+  }
+
+  // Runs synchronously (no await inside): the consumer is attached when createConsumer returns.
+  private async start(options: DriverConsumerOptions, handler: DeliveryHandler): Promise<void> {
+    this.driver.assertOpen();
+    const { broker } = this.driver;
+    for (const exchange of options.exchanges ?? []) broker.declareExchange(exchange);
+    const { queue } = broker.declareQueue(options.queue, this.driver);
+    this.queue = queue;
+    for (const { exchange, routingKey } of options.bindings ?? []) broker.bindQueue({ exchange, queue, routingKey }, this.driver);
+    const prefetch = options.prefetch ?? 100;
+    const entry: QueueConsumer = {
+      handler,
+      // AMQP's prefetch 0 means "no limit".
+      prefetch: prefetch <= 0 ? Infinity : prefetch,
+      exclusive: options.exclusiveConsumer ?? false,
+      unsettled: new Set(),
+      onError: this.driver.onError,
+      active: true,
+      idle: undefined,
+    };
+    const target = broker.queueForConsumer(queue, this.driver);
+    target.addConsumer(entry);
+    this.entry = entry;
+    this.target = target;
+  }
+
+  private async stop(): Promise<void> {
+    await this.ready.catch(() => undefined); // a consumer that never started has nothing to stop
+    const { entry, target } = this;
+    if (entry !== undefined && target !== undefined) {
+      target.cancelConsumer(entry);
+      if (entry.unsettled.size > 0) await new Promise<void>((resolve) => (entry.idle = resolve));
+      target.consumerGone();
+    }
+    this.driver.forget(this);
+  }
+}
