@@ -34,6 +34,8 @@ export type TransportErrorCode =
   | "NO_ROUTE"
   /** A reply to a request that carries no `replyTo` (RPC layer). */
   | "NO_REPLY_TO"
+  /** A delivery or reply handler threw; its message was dead-lettered (or the reply dropped). */
+  | "HANDLER_FAILED"
   /** Any other error the broker reported. */
   | "BROKER_ERROR";
 

@@ -1,0 +1,197 @@
+import type { ExchangeDefinition } from "@postage/core";
+import { ConsumerStatus, type AsyncMessage, type Consumer, type ConsumerProps, type MethodParams, type Cmd } from "rabbitmq-client";
+import type { DeliveryHandler, Disposition, DriverConsumer, DriverConsumerOptions } from "../driver/BrokerDriver.js";
+import { TransportError, toTransportError } from "../errors.js";
+import { describeMessage, toDelivery } from "./amqpMessages.js";
+import type { RabbitContext } from "./RabbitContext.js";
+
+type QueueBind = MethodParams[Cmd.QueueBind];
+
+/** Broker answers that will not change by retrying the same setup: give up instead. */
+const FATAL_SETUP_CODES = new Set(["NOT_FOUND", "PRECONDITION_FAILED", "ACCESS_REFUSED", "RESOURCE_LOCKED", "NOT_ALLOWED"]);
+
+const STATUS: Record<Disposition, ConsumerStatus> = {
+  ack: ConsumerStatus.ACK,
+  reject: ConsumerStatus.DROP,
+  requeue: ConsumerStatus.REQUEUE,
+};
+
+/** An exchange definition in rabbitmq-client's form. */
+export function exchangeDeclareParams(exchange: ExchangeDefinition): MethodParams[Cmd.ExchangeDeclare] {
+  return {
+    exchange: exchange.name,
+    type: exchange.type,
+    passive: exchange.passive,
+    durable: exchange.durable,
+    autoDelete: exchange.autoDelete,
+    ...(exchange.arguments ? { arguments: { ...exchange.arguments } } : {}),
+  };
+}
+
+/**
+ * A consumer on rabbitmq-client's Consumer, which re-declares its queue, exchanges and bindings
+ * and consumes again after every reconnect.
+ *
+ * Run-time bindings survive reconnects because the library re-reads `props.queueBindings` (the
+ * very array we hold) at each setup: {@link bind} adds to it, {@link unbind} removes from it. For a
+ * server-named queue the bindings use the queue name `""`, which AMQP resolves to the queue last
+ * declared on the channel, i.e. the new queue.
+ *
+ * @internal Created by {@link RabbitDriver.createConsumer}.
+ */
+export class RabbitConsumer implements DriverConsumer {
+  readonly ready: Promise<void>;
+  private readonly consumer: Consumer;
+  private readonly props: ConsumerProps & { queueBindings: QueueBind[] };
+  private readonly bindingQueue: string;
+  private lastQueue = "";
+  private everReady = false;
+  private waiters: Array<{ resolve: () => void; reject: (error: TransportError) => void }> = [];
+  private closing: Promise<void> | undefined;
+
+  constructor(
+    private readonly context: RabbitContext,
+    options: DriverConsumerOptions,
+    handler: DeliveryHandler,
+    private readonly onClosed: () => void,
+  ) {
+    const spec = options.queue;
+    const prefetch = options.prefetch ?? 100;
+    this.bindingQueue = spec.name;
+    this.props = {
+      queue: spec.name,
+      queueOptions: {
+        durable: spec.durable ?? false,
+        exclusive: spec.exclusive ?? false,
+        autoDelete: spec.autoDelete ?? false,
+        passive: spec.passive ?? false,
+        ...(spec.arguments ? { arguments: { ...spec.arguments } } : {}),
+      },
+      qos: { prefetchCount: prefetch },
+      // Finite, so that deliveries arriving while closing are held back (and requeued by the
+      // broker) instead of reaching the handler.
+      concurrency: prefetch > 0 ? prefetch : 100,
+      // A throwing handler dead-letters its message; the library default would requeue it forever.
+      requeue: false,
+      exclusive: options.exclusiveConsumer ?? false,
+      exchanges: (options.exchanges ?? []).map(exchangeDeclareParams),
+      queueBindings: (options.bindings ?? []).map((b) => ({ queue: spec.name, exchange: b.exchange, routingKey: b.routingKey })),
+    };
+
+    let settleReady!: { resolve: () => void; reject: (error: TransportError) => void };
+    this.ready = new Promise<void>((resolve, reject) => {
+      settleReady = { resolve, reject };
+    });
+    // Whoever awaits `ready` sees the rejection; this only keeps an unobserved one from crashing.
+    this.ready.catch(() => undefined);
+
+    this.consumer = context.connection.createConsumer(this.props, async (message: AsyncMessage) => {
+      const delivery = toDelivery(message);
+      if (context.debug) {
+        context.log(`received from queue "${this.queue}" ${describeMessage(delivery.exchange, delivery.routingKey, delivery.body.byteLength, delivery.properties)}${delivery.redelivered ? " (redelivered)" : ""}`);
+      }
+      let disposition: Disposition;
+      try {
+        disposition = await handler(delivery);
+      } catch (err) {
+        // Caught here so that the consumer's "error" event only carries the library's own errors.
+        context.report(
+          new TransportError("HANDLER_FAILED", `the handler of queue "${this.queue}" threw (the message is dead-lettered): ${err instanceof Error ? err.message : String(err)}`, {
+            queue: this.queue,
+            cause: err,
+          }),
+        );
+        return ConsumerStatus.DROP;
+      }
+      // Anything but a known disposition (a JavaScript caller's typo) must not ack silently.
+      return STATUS[disposition] ?? ConsumerStatus.DROP;
+    });
+
+    this.consumer.on("ready", () => {
+      this.lastQueue = this.consumer.queue;
+      if (!this.everReady) {
+        this.everReady = true;
+        settleReady.resolve();
+      } else if (context.debug) {
+        context.log(`consumer of queue "${this.lastQueue}" is consuming again after a reconnect`);
+      }
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const waiter of waiters) waiter.resolve();
+    });
+
+    this.consumer.on("error", (err: unknown) => {
+      const code = typeof err === "object" && err !== null && "code" in err ? String(err.code) : "";
+      const mapped = toTransportError(err, { vhost: context.vhost, queue: spec.name, operation: `consuming queue "${spec.name || "(server-named)"}"` });
+      if (!this.everReady && this.closing === undefined && FATAL_SETUP_CODES.has(code)) {
+        settleReady.reject(mapped);
+        // Retrying would fail the same way forever: stop.
+        this.close().catch((closeError: unknown) => context.report(toTransportError(closeError)));
+        return;
+      }
+      context.report(mapped);
+    });
+  }
+
+  /** The queue's name; for a server-named queue, the name the broker gave it on the latest (re)connect. */
+  get queue(): string {
+    return this.consumer.queue || this.lastQueue;
+  }
+
+  async bind(exchange: string, routingKey: string): Promise<void> {
+    this.assertOpen();
+    const entry: QueueBind = { queue: this.bindingQueue, exchange, routingKey };
+    const known = this.props.queueBindings.some((b) => b.exchange === exchange && b.routingKey === routingKey);
+    // Listed first, so a reconnect racing with this call re-declares it too.
+    if (!known) this.props.queueBindings.push(entry);
+    try {
+      await this.whenConsuming();
+      const queue = this.consumer.queue;
+      await this.context.withChannel({ vhost: this.context.vhost, exchange, queue, routingKey, operation: `binding queue "${queue}" to exchange "${exchange}" with key "${routingKey}"` }, (ch) =>
+        ch.queueBind({ queue, exchange, routingKey }),
+      );
+    } catch (err) {
+      if (!known) this.forget(exchange, routingKey);
+      throw err;
+    }
+  }
+
+  async unbind(exchange: string, routingKey: string): Promise<void> {
+    this.assertOpen();
+    this.forget(exchange, routingKey);
+    await this.whenConsuming();
+    const queue = this.consumer.queue;
+    await this.context.withChannel({ vhost: this.context.vhost, exchange, queue, routingKey, operation: `unbinding queue "${queue}" from exchange "${exchange}" with key "${routingKey}"` }, (ch) =>
+      ch.queueUnbind({ queue, exchange, routingKey }),
+    );
+  }
+
+  close(): Promise<void> {
+    this.closing ??= (async () => {
+      const waiters = this.waiters;
+      this.waiters = [];
+      for (const waiter of waiters) waiter.reject(new TransportError("CLOSED", `the consumer of queue "${this.queue}" is closed`, { queue: this.queue }));
+      try {
+        await this.consumer.close();
+      } finally {
+        this.onClosed();
+      }
+    })();
+    return this.closing;
+  }
+
+  private forget(exchange: string, routingKey: string): void {
+    const index = this.props.queueBindings.findIndex((b) => b.exchange === exchange && b.routingKey === routingKey);
+    if (index !== -1) this.props.queueBindings.splice(index, 1);
+  }
+
+  /** Resolves when the consumer is set up on a live channel (at once, unless it is reconnecting). */
+  private whenConsuming(): Promise<void> {
+    if (this.consumer.consumerTag !== "") return Promise.resolve();
+    return new Promise((resolve, reject) => this.waiters.push({ resolve, reject }));
+  }
+
+  private assertOpen(): void {
+    if (this.closing !== undefined) throw new TransportError("CLOSED", `the consumer of queue "${this.queue}" is closed`, { queue: this.queue });
+  }
+}
