@@ -102,10 +102,19 @@ export interface Producer<M extends MessageBuilders = {}, R extends MessageBuild
   close(): Promise<void>;
 }
 
+/** Builders of plain commands for the names `N`: `(parameters?: unknown) => CommandMessage`. */
+export type CommandBuilders<N extends string> = { [K in N]: (parameters?: unknown) => CommandMessage };
+
 /** Options of {@link createProducer}. */
-export interface ProducerOptions<M extends MessageBuilders = {}, R extends MessageBuilders = {}> {
+export interface ProducerOptions<M extends MessageBuilders = {}, R extends MessageBuilders = {}, N extends string = never> {
   /** Default exchange/key couples ("eks"); every send goes to each. @default [] (then give routing with `.to()`) */
   exchanges?: ExchangeKeys;
+  /**
+   * Names of plain commands: each gets `message.<name>(parameters?)`, `rpc.<name>(parameters?)` and
+   * `rpcQueued.<name>(parameters?)`, typed (builders of the same name win).
+   * @example createProducer(broker, { exchanges: [[echo, "echo-rk"]], commands: ["echo"] }).rpc.echo("hi")
+   */
+  commands?: readonly N[];
   /** Stamped on every message. @default Fingerprint.collect() */
   fingerprint?: Fingerprint | FingerprintDict;
   /** @default jsonEncoder */
@@ -140,10 +149,12 @@ export interface ProducerOptions<M extends MessageBuilders = {}, R extends Messa
  * await producer.message.echo("A test message");          // CommandMessage("echo", "A test message")
  * const reply = await producer.rpc.echo("RPC test message"); // SuccessResult | ErrorResult | ExceptionResult
  */
-export function createProducer<M extends MessageBuilders = {}, R extends MessageBuilders = {}>(
+export function createProducer<M extends MessageBuilders = {}, R extends MessageBuilders = {}, N extends string = never>(
   broker: Broker,
-  options: ProducerOptions<M, R> = {},
-): Producer<M, R> {
+  options: ProducerOptions<M, R, N> = {},
+): Producer<CommandBuilders<N> & M, CommandBuilders<N> & R> {
+  type PM = CommandBuilders<N> & M;
+  type PR = CommandBuilders<N> & R;
   broker.assertOpen();
   const encoder = options.encoder ?? jsonEncoder;
   const fingerprintSource = options.fingerprint ?? Fingerprint.collect();
@@ -269,16 +280,16 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
       return builder ?? ((...args: unknown[]) => fallback(name, args[0]));
     };
 
-  const api = (sendOptions: SendOptions): ProducerApi<M, R> => ({
+  const api = (sendOptions: SendOptions): ProducerApi<PM, PR> => ({
     message: proxy(messageBuilders, buildWith(messageBuilders, (name, parameters) => new CommandMessage(name, parameters)), (message) =>
       sendMessage(message, sendOptions),
-    ) as unknown as SendProxy<M, void>,
+    ) as unknown as SendProxy<PM, void>,
     rpc: proxy(rpcBuilders, buildWith(rpcBuilders, (name, parameters) => new RpcCommandMessage(name, parameters)), async (message) =>
       (await startRequest(message, sendOptions)).reply(),
-    ) as unknown as SendProxy<R, ResultMessage>,
+    ) as unknown as SendProxy<PR, ResultMessage>,
     rpcQueued: proxy(rpcBuilders, buildWith(rpcBuilders, (name, parameters) => new RpcCommandMessage(name, parameters)), (message) =>
       startRequest(message, sendOptions),
-    ) as unknown as SendProxy<R, PendingReply>,
+    ) as unknown as SendProxy<PR, PendingReply>,
     command: (name, parameters) => sendMessage(new CommandMessage(name, parameters), sendOptions),
     call: async (name, parameters) => (await startRequest(new RpcCommandMessage(name, parameters), sendOptions)).reply(),
     send: (message, more) => sendMessage(message, merge(sendOptions, more)),
@@ -293,7 +304,7 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
     to: (more) => api(merge(sendOptions, more)),
   });
 
-  const producer: Producer<M, R> = {
+  const producer: Producer<PM, PR> = {
     ...api(base),
     fingerprint,
     stats,

@@ -1,0 +1,51 @@
+import { randomBytes } from "node:crypto";
+import type { Broker, Delivery } from "@postage/transport";
+
+/** A random name, so tests against a shared broker never collide and can be cleaned up. */
+export function randomName(prefix: string): string {
+  return `test.${prefix}.${randomBytes(5).toString("hex")}`;
+}
+
+/** Waits until `condition()` holds, polling; fails with `what` after `timeout` ms. */
+export async function waitFor(condition: () => boolean, what: string, timeout = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Queues and exchanges a test created, deleted afterwards. */
+export class Cleanup {
+  private readonly queues = new Set<string>();
+  private readonly exchanges = new Set<string>();
+
+  queue(name: string): string {
+    this.queues.add(name);
+    return name;
+  }
+
+  exchange(name: string): string {
+    this.exchanges.add(name);
+    return name;
+  }
+
+  async run(broker: Broker): Promise<void> {
+    for (const queue of this.queues) await broker.driver.deleteQueue(queue).catch(() => undefined);
+    for (const exchange of this.exchanges) await broker.driver.deleteExchange(exchange).catch(() => undefined);
+    this.queues.clear();
+    this.exchanges.clear();
+  }
+}
+
+/** Reads every delivery of a queue through the raw driver (to inspect dead-lettered copies). */
+export function rawCollect(broker: Broker, queue: string): { deliveries: Delivery[]; close(): Promise<void>; ready: Promise<void> } {
+  const deliveries: Delivery[] = [];
+  const consumer = broker.driver.createConsumer({ queue: { name: queue, durable: true } }, (delivery) => {
+    deliveries.push(delivery);
+    return "ack";
+  });
+  return { deliveries, close: () => consumer.close(), ready: consumer.ready };
+}
+
+export const utf8 = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
