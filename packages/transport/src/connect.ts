@@ -1,7 +1,9 @@
 import { Broker, SharedConnection, type DebugLogger } from "./Broker.js";
 import { resolveConnectionSettings, type ConnectionOptions, type ConnectionSettings, type Environment } from "./config/connectionSettings.js";
 import type { BrokerDriver } from "./driver/BrokerDriver.js";
-import { TransportError } from "./errors.js";
+import { getMemoryBroker } from "./memory/memoryRegistry.js";
+import { MemoryDriver } from "./memory/MemoryDriver.js";
+import { RabbitDriver } from "./rabbit/RabbitDriver.js";
 
 /** Options of {@link connect}: where to connect (see `ConnectionOptions`) and how to share it. */
 export interface ConnectOptions extends ConnectionOptions {
@@ -18,16 +20,6 @@ export interface ConnectOptions extends ConnectionOptions {
   driver?: BrokerDriver;
 }
 
-/** Builds the driver for resolved settings. Filled in by the driver modules. @internal */
-export type DriverFactory = (settings: ConnectionSettings) => BrokerDriver;
-
-const factories: Partial<Record<ConnectionSettings["transport"], DriverFactory>> = {};
-
-/** Registers the driver used for a transport (`amqp` or `memory`). @internal */
-export function registerDriver(transport: ConnectionSettings["transport"], factory: DriverFactory): void {
-  factories[transport] = factory;
-}
-
 const sharedConnections = new Map<string, SharedConnection>();
 
 function shareKey(settings: ConnectionSettings): string {
@@ -35,12 +27,10 @@ function shareKey(settings: ConnectionSettings): string {
   return JSON.stringify(settings);
 }
 
-function createDriver(settings: ConnectionSettings): BrokerDriver {
-  const factory = factories[settings.transport];
-  if (factory === undefined) {
-    throw new TransportError("INVALID_CONFIG", `no driver is available for ${settings.displayUrl}`);
-  }
-  return factory(settings);
+function createDriver(settings: ConnectionSettings, logger: DebugLogger): BrokerDriver {
+  if (settings.transport === "memory") return new MemoryDriver(getMemoryBroker(settings.name));
+  // Debug lines come from this layer (decoded messages, on every driver), so the driver's own are off.
+  return new RabbitDriver({ ...settings, debug: false }, { log: logger });
 }
 
 /**
@@ -65,11 +55,11 @@ export function connect(options: ConnectOptions = {}): Broker {
   const settings = resolveConnectionSettings(connection, env ?? process.env);
   const brokerOptions = { debug: settings.debug, logger };
   if (driver !== undefined) return new Broker(new SharedConnection(driver, () => undefined), brokerOptions);
-  if (!shared) return new Broker(new SharedConnection(createDriver(settings), () => undefined), brokerOptions);
+  if (!shared) return new Broker(new SharedConnection(createDriver(settings, logger), () => undefined), brokerOptions);
   const key = shareKey(settings);
   let connectionEntry = sharedConnections.get(key);
   if (connectionEntry === undefined) {
-    const created: SharedConnection = new SharedConnection(createDriver(settings), () => {
+    const created: SharedConnection = new SharedConnection(createDriver(settings, logger), () => {
       if (sharedConnections.get(key) === created) sharedConnections.delete(key);
     });
     connectionEntry = created;
