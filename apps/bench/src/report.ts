@@ -1,0 +1,103 @@
+import type { ContenderKey } from "./Contender.js";
+import type { BenchResults, FigureName, FigureSummary } from "./runBench.js";
+
+/** Every column of the JSON output, present even when a contender did not run (then null). */
+export const allContenderKeys: readonly ContenderKey[] = ["postage", "rabbitmqClient", "amqplib"];
+
+/** Values per contender key; null for a contender that did not run or a figure it has no value for. */
+export type PerContender = Record<ContenderKey, number | null>;
+
+/** The `--json` object (printed on one line, last). Rates are per second, latencies milliseconds. */
+export interface BenchJson {
+  readonly throughput: PerContender;
+  readonly rpcSequential: PerContender;
+  readonly rpcConcurrent: PerContender;
+  readonly rpcSequentialP50Ms: PerContender;
+  readonly rpcSequentialP99Ms: PerContender;
+  readonly rpcConcurrentP50Ms: PerContender;
+  readonly rpcConcurrentP99Ms: PerContender;
+  /** Broker CPU microseconds per delivered message; null when the broker process was not found. */
+  readonly throughputBrokerCpuUs: PerContender;
+  readonly plan: BenchResults["plan"];
+  readonly settings: Omit<BenchResults["settings"], "url"> & { url: string };
+}
+
+const round = (v: number | undefined, digits: number): number | null =>
+  v === undefined || !Number.isFinite(v) ? null : Number(v.toFixed(digits));
+
+function column(results: BenchResults, figure: FigureName, pick: (s: FigureSummary) => number | undefined, digits: number): PerContender {
+  const out = {} as PerContender;
+  for (const key of allContenderKeys) {
+    const summary = results.figures[figure][key];
+    out[key] = summary ? round(pick(summary), digits) : null;
+  }
+  return out;
+}
+
+/** Builds the `--json` object. The URL's password is masked. */
+export function toJson(results: BenchResults): BenchJson {
+  return {
+    throughput: column(results, "throughput", (s) => s.perSecond, 0),
+    rpcSequential: column(results, "rpcSequential", (s) => s.perSecond, 0),
+    rpcConcurrent: column(results, "rpcConcurrent", (s) => s.perSecond, 0),
+    rpcSequentialP50Ms: column(results, "rpcSequential", (s) => s.p50Ms, 3),
+    rpcSequentialP99Ms: column(results, "rpcSequential", (s) => s.p99Ms, 3),
+    rpcConcurrentP50Ms: column(results, "rpcConcurrent", (s) => s.p50Ms, 3),
+    rpcConcurrentP99Ms: column(results, "rpcConcurrent", (s) => s.p99Ms, 3),
+    throughputBrokerCpuUs: column(results, "throughput", (s) => s.brokerCpuUs, 1),
+    plan: results.plan,
+    settings: { ...results.settings, url: maskPassword(results.settings.url) },
+  };
+}
+
+/** Replaces the password in an AMQP URL with `***`; returns the input unchanged if it is not a URL. */
+export function maskPassword(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = "***";
+    return u.toString();
+  } catch {
+    return url;
+  }
+}
+
+/**
+ * A readable table: one column per contender that ran, rates with their ratio to rabbitmq-client
+ * (the first column), RPC latencies as p50 / p99, and broker CPU per message when known.
+ */
+export function toTable(results: BenchResults): string {
+  const cols = results.contenders;
+  const baseKey: ContenderKey = "rabbitmqClient";
+  const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
+  const rows: string[][] = [["", ...cols.map((c) => c.label)]];
+  const p = results.plan;
+  const titles: Record<FigureName, string> = {
+    throughput: `throughput, msg/s (${fmt(p.throughputN)} msgs)`,
+    rpcSequential: `RPC sequential, calls/s (${fmt(p.rpcSequentialN)})`,
+    rpcConcurrent: `RPC ${p.inFlight} in flight, calls/s (${fmt(p.rpcConcurrentN)})`,
+  };
+  for (const figure of Object.keys(titles) as FigureName[]) {
+    const row = results.figures[figure];
+    const base = row[baseKey]?.perSecond;
+    rows.push([titles[figure], ...cols.map(({ key }) => {
+      const s = row[key];
+      if (!s) return "-";
+      const ratio = base && key !== baseKey ? ` (${(s.perSecond / base).toFixed(2)}x)` : "";
+      return fmt(s.perSecond) + ratio;
+    })]);
+    if (figure !== "throughput") {
+      rows.push(["  latency p50 / p99, ms", ...cols.map(({ key }) => {
+        const s = row[key];
+        return s?.p50Ms !== undefined && s.p99Ms !== undefined ? `${s.p50Ms.toFixed(2)} / ${s.p99Ms.toFixed(2)}` : "-";
+      })]);
+    }
+    if (cols.some(({ key }) => row[key]?.brokerCpuUs !== undefined)) {
+      rows.push(["  broker CPU, us per op", ...cols.map(({ key }) => {
+        const us = row[key]?.brokerCpuUs;
+        return us === undefined ? "-" : us.toFixed(0);
+      })]);
+    }
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
+  return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("   ")).join("\n");
+}
