@@ -80,7 +80,11 @@ export interface Incoming {
   readonly reply?: (result: Message) => Promise<void>;
 }
 
-/** Handles one incoming message. A thrown error dead-letters the message (code `HANDLER_ERROR`). */
+/**
+ * Handles one incoming message, synchronously or not. A thrown error dead-letters the message
+ * (code `HANDLER_ERROR`). TypeScript 7 widens a bare literal returned from an `async` handler
+ * (`return "ack"`) to `string`: annotate the handler (`async (incoming): Promise<HandlerOutcome> => ...`).
+ */
 export type MessageHandler = (incoming: Incoming) => HandlerOutcome | Promise<HandlerOutcome>;
 
 /** Options of {@link createConsumer}. */

@@ -19,6 +19,7 @@ import {
   type Broker,
   type Consumer,
   type ConsumerOptions,
+  type HandlerOutcome,
   type Incoming,
   type MessageHandler,
 } from "@postage/transport";
@@ -385,7 +386,7 @@ export function defineContractSuite(name: string, makeBroker: MakeBroker): void 
       ): Promise<{ ex: ExchangeDefinition; seen: Incoming[]; consumer: Consumer }> => {
         const ex = exchange("direct");
         const seen: Incoming[] = [];
-        const consumer = createConsumer(target, { bindings: [[ex, [[queue("rpc"), "rpc"]]]] }, async (incoming) => {
+        const consumer = createConsumer(target, { bindings: [[ex, [[queue("rpc"), "rpc"]]]] }, async (incoming): Promise<HandlerOutcome> => {
           seen.push(incoming);
           const result = answer(incoming.message, seen.length, incoming);
           if (result !== undefined) await incoming.reply?.(result);
@@ -568,7 +569,7 @@ export function defineContractSuite(name: string, makeBroker: MakeBroker): void 
         const ex = exchange("direct");
         let finished = 0;
         let started = 0;
-        const consumer = createConsumer(broker, { bindings: [[ex, [[queue(), "k"]]]] }, async () => {
+        const consumer = createConsumer(broker, { bindings: [[ex, [[queue(), "k"]]]] }, async (): Promise<HandlerOutcome> => {
           started += 1;
           await new Promise((resolve) => setTimeout(resolve, 100));
           finished += 1;

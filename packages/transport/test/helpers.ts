@@ -1,6 +1,9 @@
 import { randomBytes } from "node:crypto";
 import type { Broker, Delivery } from "@postage/transport";
 
+/** The RabbitMQ under test (127.0.0.1:5672, guest/guest unless POSTAGE_TEST_RABBIT_URL says otherwise). */
+export const RABBIT_URL = process.env.POSTAGE_TEST_RABBIT_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+
 /** A random name, so tests against a shared broker never collide and can be cleaned up. */
 export function randomName(prefix: string): string {
   return `test.${prefix}.${randomBytes(5).toString("hex")}`;
