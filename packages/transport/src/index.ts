@@ -40,6 +40,17 @@ export {
   type MemorySettings,
   type TlsOptions,
 } from "./config/connectionSettings.js";
+export {
+  MemoryBroker,
+  MemoryDriver,
+  memoryDriver,
+  getMemoryBroker,
+  dropMemoryBroker,
+  dropAllMemoryBrokers,
+  type MemoryDriverOptions,
+} from "./memory/index.js";
+export { RabbitDriver, type RabbitDriverOptions } from "./rabbit/RabbitDriver.js";
+export { redactUrl } from "./config/redactUrl.js";
 export type {
   BindingSpec,
   BrokerDriver,
