@@ -52,3 +52,20 @@ export function rawCollect(broker: Broker, queue: string): { deliveries: Deliver
 }
 
 export const utf8 = (bytes: Uint8Array): string => new TextDecoder().decode(bytes);
+
+/**
+ * Force-closes, broker side, the connections named `connectionName` (as a broker restart would),
+ * through `rabbitmqctl` (needs root); other test files' connections are left alone.
+ */
+export async function forceCloseConnection(connectionName: string): Promise<number> {
+  const { execFile } = await import("node:child_process");
+  const run = (args: string[]): Promise<string> =>
+    new Promise((resolve, reject) => execFile("rabbitmqctl", args, (error, stdout) => (error ? reject(error) : resolve(stdout))));
+  const listing = await run(["list_connections", "-q", "--no-table-headers", "pid", "client_properties"]);
+  const pids = listing
+    .split("\n")
+    .filter((line) => line.includes(`{"connection_name","${connectionName}"}`))
+    .map((line) => line.split("\t")[0] ?? "");
+  for (const pid of pids) await run(["close_connection", pid, "postage test: forced close"]);
+  return pids.length;
+}

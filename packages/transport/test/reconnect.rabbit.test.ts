@@ -1,0 +1,53 @@
+import { defineExchange, SuccessResult, type CommandMessage } from "@postage/core";
+import { connect, createConsumer, createProducer, type HandlerOutcome, type Incoming } from "@postage/transport";
+import { describe, expect, it } from "vitest";
+import { Cleanup, forceCloseConnection, RABBIT_URL, randomName, waitFor } from "./helpers.js";
+
+/** Retries `attempt` until it resolves (publishes may fail while the connection is down). */
+async function eventually<T>(attempt: () => Promise<T>, what: string, timeout = 30_000): Promise<T> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (Date.now() > deadline) throw new Error(`${what} kept failing`, { cause: error });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !== 0)("after a lost connection (RabbitMQ)", () => {
+  it("a private queue comes back with its run-time bindings, and RPC works again", async () => {
+    const connectionName = randomName("reconnect");
+    const broker = connect({ url: RABBIT_URL, connectionName, shared: false, heartbeat: 0 });
+    const cleanup = new Cleanup();
+    try {
+      await broker.ready();
+      const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
+      const received: Incoming[] = [];
+      // A server-named exclusive queue: the broker deletes it with the connection, so its bindings
+      // exist afterwards only if the consumer declares them again.
+      const consumer = createConsumer(broker, { bindings: [[ex, [["", "initial"]]]] }, async (incoming): Promise<HandlerOutcome> => {
+        received.push(incoming);
+        if (incoming.reply) await incoming.reply(new SuccessResult((incoming.message as CommandMessage).parameters));
+        return "ack";
+      });
+      await consumer.ready();
+      const before = consumer.queues[0] ?? "";
+      await consumer.bind(ex, before, "added");
+
+      expect(await forceCloseConnection(connectionName)).toBeGreaterThan(0);
+
+      const producer = createProducer(broker, { exchanges: [[ex, "added"]], commands: ["ping", "echo"] });
+      // Mandatory publishes fail (UNROUTABLE, CONNECTION_LOST) until the queue and binding are back.
+      await eventually(() => producer.message.ping(), "publishing on the run-time binding");
+      await waitFor(() => received.some((incoming) => incoming.message.name === "ping"), "the message on the run-time binding");
+      expect(consumer.queues[0]).not.toBe(before);
+      const reply = await eventually(() => producer.to({ timeout: 5_000, retries: 0 }).rpc.echo("again"), "an RPC call");
+      expect(reply.value).toBe("again");
+    } finally {
+      await cleanup.run(broker);
+      await broker.close();
+    }
+  });
+});
