@@ -2,6 +2,7 @@ export { connect, type ConnectOptions } from "./connect.js";
 export { Broker, type Closable, type DebugLogger, type ResourceKind } from "./Broker.js";
 export {
   createProducer,
+  type CommandBuilders,
   type MessageBuilder,
   type MessageBuilders,
   type Producer,
