@@ -159,6 +159,19 @@ describe("FleetModel", () => {
     expect(fleet.messages({ limit: 1 }).map((m) => m.routingKey)).toEqual(["gamma"]);
   });
 
+  it("counts message events between announces; the next announce is authoritative", () => {
+    const fleet = new FleetModel();
+    fleet.apply(announce("a1", { counters: { received: 1, handled: 1, rejected: 0, unhandled: 0, invalid: 0, sent: 0 } }));
+    fleet.apply(message("a1", "k", { direction: "received" }));
+    fleet.apply(message("a1", "k", { direction: "rejected" }));
+    fleet.apply(message("a1", "k", { direction: "received" }));
+    fleet.apply(message("a1", "k", { direction: "acked" }));
+    fleet.apply(message("a1", "k", { direction: "sent" }));
+    expect(fleet.component("a1")?.counters).toEqual({ received: 3, handled: 2, rejected: 1, unhandled: 0, invalid: 0, sent: 1 });
+    fleet.apply(announce("a1", { counters: { received: 10, handled: 8, rejected: 2, unhandled: 0, invalid: 0, sent: 4 } }));
+    expect(fleet.component("a1")?.counters).toEqual({ received: 10, handled: 8, rejected: 2, unhandled: 0, invalid: 0, sent: 4 });
+  });
+
   it("returns a message change for each message event", () => {
     const fleet = new FleetModel();
     const changes = fleet.apply(message("a1", "k"));

@@ -31,7 +31,10 @@ export interface ComponentView {
   groups: string[];
   /** `[exchange, queue, routingKey]` for each binding. */
   bindings: Array<[exchange: string, queue: string, key: string]>;
-  /** As of the last announce (message events may be sampled, so they are not counted here). */
+  /**
+   * As of the last announce, plus the message events seen since (they may be sampled, so the next
+   * announce, which carries the actor's own counts, replaces them).
+   */
   counters: MessageCounters;
   /** Undefined until announced. */
   machine: MachineGraph | undefined;
@@ -189,6 +192,7 @@ export class FleetModel {
           exchange: event.exchange,
           routingKey: event.routingKey,
         };
+        countMessage(component.counters, event.direction);
         if (event.messageId !== undefined) entry.messageId = event.messageId;
         if (event.reason !== undefined) entry.reason = event.reason;
         if (this.maxMessages > 0) {
@@ -296,6 +300,11 @@ export class FleetModel {
 /** The name to show for a component: its fingerprint's name, else its actor id. */
 export function componentName(component: ComponentView): string {
   return component.fingerprint?.name ?? component.actorId;
+}
+
+function countMessage(counters: MessageCounters, direction: ActorMessageEvent["direction"]): void {
+  if (direction === "acked") counters.handled += 1;
+  else counters[direction] += 1;
 }
 
 function compareComponents(a: ComponentView, b: ComponentView): number {

@@ -60,6 +60,7 @@ const STATIC: Record<string, { file: URL | (() => string); type: string }> = {
   "/": { file: new URL("../web/index.html", import.meta.url), type: "text/html; charset=utf-8" },
   "/app.js": { file: new URL("../web/app.js", import.meta.url), type: "text/javascript; charset=utf-8" },
   "/diagram.js": { file: new URL("../web/diagram.js", import.meta.url), type: "text/javascript; charset=utf-8" },
+  "/favicon.svg": { file: new URL("../web/favicon.svg", import.meta.url), type: "image/svg+xml" },
   "/app.css": { file: new URL("../web/app.css", import.meta.url), type: "text/css; charset=utf-8" },
   "/elk.js": { file: () => createRequire(import.meta.url).resolve("elkjs/lib/elk.bundled.js"), type: "text/javascript; charset=utf-8" },
 };
@@ -193,6 +194,11 @@ export async function createInspectorServer(options: InspectorServerOptions): Pr
         request.on("close", () => viewers.delete(response));
         return;
       }
+      case "/favicon.ico":
+        // Browsers ask for it whatever the page says; the page's icon is favicon.svg.
+        response.writeHead(204, SECURITY_HEADERS);
+        response.end();
+        return;
       default:
         return serveStatic(url.pathname, response);
     }

@@ -263,7 +263,8 @@ async function renderDetail() {
       h("span", {}, nameOf(c)),
       h("span", { class: "detail-id" }, c.actorId),
       h("span", { class: `badge tone-${tone(c.state || "?")}` }, c.state || "unknown"),
-      c.status !== "live" ? h("span", { class: `ended-label ${c.status}` }, c.status) : undefined,
+      // "stopped" next to a badge already saying "stopped" would only repeat it.
+      c.status !== "live" && c.status !== c.state ? h("span", { class: `ended-label ${c.status}` }, c.status) : undefined,
     ].filter(Boolean),
   );
 
