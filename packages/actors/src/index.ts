@@ -1,3 +1,28 @@
+export { MessageProcessor, type MessageProcessorOptions, type ProcessorCounters } from "./MessageProcessor.js";
+export { Scheduler, type SchedulerOptions, type RunResult } from "./Scheduler.js";
+export {
+  messageHandler,
+  messageHandlerFullBody,
+  rpcHandler,
+  handlerClass,
+  Handler,
+  type HandlerClass,
+  type HandlerContext,
+  type HandlerDefinition,
+  type HandlerOptions,
+  type MessageContent,
+  type MessageFilter,
+  type ProcessorHandle,
+  type ReplyFunction,
+  type ContentHandler,
+  type BodyHandler,
+  type RpcHandlerFunction,
+} from "./handlers/HandlerDefinition.js";
+export { processorMachine, type SupervisionOptions, type ProcessorMachineEvent } from "./machine/processorMachine.js";
+export { machineGraph } from "./inspection/machineGraph.js";
+export type { InspectionListener } from "./inspection/InspectionHub.js";
+export type { DuplicateSuppressionOptions } from "./DuplicateFilter.js";
+export { ActorError, type ActorErrorCode } from "./errors.js";
 export {
   INSPECT_EXCHANGE,
   type InspectionEvent,
@@ -8,3 +33,5 @@ export {
   type MachineGraph,
   type MessageCounters,
 } from "./inspection/InspectionEvent.js";
+export { GenericApplication, genericApplicationExchange, type GenericApplicationOptions } from "./GenericApplication.js";
+export { addresses, type ApplicationIdentity } from "./addressing.js";

@@ -1,0 +1,214 @@
+import { type Broker, connect, type ConnectOptions } from "@postage/transport";
+import { ActorError } from "./errors.js";
+import { InspectionHub, type InspectionListener } from "./inspection/InspectionHub.js";
+import type { ActorHost, MessageProcessor } from "./MessageProcessor.js";
+import { replaceProcess } from "./replaceProcess.js";
+
+/** Options of a {@link Scheduler}. */
+export interface SchedulerOptions {
+  /** The broker the actors use. @default connect(connection) — from POSTAGE_URL and friends; closed by the scheduler */
+  broker?: Broker;
+  /** Connection options when no broker is given. */
+  connection?: ConnectOptions;
+  /** Drain gracefully on SIGINT/SIGTERM while {@link Scheduler.run} runs. @default true */
+  handleSignals?: boolean;
+  /**
+   * How long a turn may run before yielding to the event loop, in ms. Within a turn every ready
+   * actor gets one delivery per round. @default 4
+   */
+  turnBudgetMs?: number;
+  /**
+   * What a `restart` command does to the process once every actor drained.
+   * `"exec"`: start the same program with the same arguments and exit (the seed's behaviour);
+   * a function: called instead (tests, custom supervisors). @default "exec"
+   */
+  onProcessRestart?: "exec" | (() => void | Promise<void>);
+  /** Where errors nobody else sees are logged (once each). @default console.error */
+  log?: (line: string) => void;
+}
+
+/** Why {@link Scheduler.run} returned. */
+export interface RunResult {
+  /** `stopped`: every actor stopped; `shutdown`: asked to (signal or {@link Scheduler.shutdown}); `restart`: a restart command. */
+  reason: "stopped" | "shutdown" | "restart";
+  /** Actors that ended failed (restart budget spent). */
+  failed: MessageProcessor[];
+}
+
+/**
+ * Runs many actors in one process (the seed's `MicroScheduler`). It interleaves them cooperatively
+ * and fairly: each turn gives every actor that has work one delivery, round after round, and
+ * yields to the event loop between turns, so a flooded actor cannot starve a quiet one.
+ * {@link run} resolves when every actor has stopped (the program then goes on, as in the seed), or
+ * after a graceful shutdown (SIGINT/SIGTERM): handlers in progress finish and are acked, prefetched
+ * messages not yet started go back to their queues.
+ *
+ * @example
+ * const scheduler = new Scheduler();
+ * scheduler.add(new EchoReceiver());
+ * await scheduler.run();
+ */
+export class Scheduler implements ActorHost {
+  readonly inspection = new InspectionHub();
+  private readonly actors = new Set<MessageProcessor>();
+  private runQueue: MessageProcessor[] = [];
+  private turnScheduled = false;
+  private readonly ownsBroker: boolean;
+  private brokerHandle: Broker | undefined;
+  private readonly options: SchedulerOptions;
+  private shuttingDown: Promise<void> | undefined;
+  private restartRequested = false;
+  private closed = false;
+
+  constructor(options: SchedulerOptions = {}) {
+    this.options = options;
+    this.brokerHandle = options.broker;
+    this.ownsBroker = options.broker === undefined;
+  }
+
+  /** The broker the actors use (connected on first use when none was given). */
+  get broker(): Broker {
+    this.brokerHandle ??= connect(this.options.connection);
+    return this.brokerHandle;
+  }
+
+  /** The actors added and not yet removed. */
+  get size(): number {
+    return this.actors.size;
+  }
+
+  /** Every actor added (running or finished). */
+  list(): MessageProcessor[] {
+    return [...this.actors];
+  }
+
+  /**
+   * Adds an actor and starts it (it declares its queues and starts consuming).
+   * @throws {ActorError} `SCHEDULER_CLOSED` after a shutdown.
+   */
+  add<A extends MessageProcessor>(actor: A): A {
+    if (this.closed || this.shuttingDown) throw new ActorError("SCHEDULER_CLOSED", "the scheduler is shutting down; create a new one");
+    this.actors.add(actor);
+    actor.start(this);
+    void actor.whenDone().then(() => this.actorDone(actor)); // whenDone never rejects
+    return actor;
+  }
+
+  /**
+   * Observes the actors: announcements, state transitions and message events (see
+   * {@link InspectionEvent}). Returns the function that stops observing. With no observer,
+   * inspection costs nothing measurable.
+   */
+  inspect(listener: InspectionListener): () => void {
+    const unsubscribe = this.inspection.subscribe(listener);
+    for (const actor of this.actors) actor.announce();
+    return unsubscribe;
+  }
+
+  /**
+   * Runs until every actor has stopped or failed, or until a shutdown. Installs SIGINT/SIGTERM
+   * handlers meanwhile (unless `handleSignals` is false). Closes the broker if the scheduler opened it.
+   */
+  async run(): Promise<RunResult> {
+    const onSignal = (): void => {
+      void this.shutdown(); // shutdown() never rejects: errors are reported
+    };
+    const handleSignals = this.options.handleSignals ?? true;
+    if (handleSignals) {
+      process.once("SIGINT", onSignal);
+      process.once("SIGTERM", onSignal);
+    }
+    try {
+      await Promise.all([...this.actors].map((actor) => actor.whenDone()));
+      while (this.list().some((actor) => !["stopped", "failed"].includes(actor.state))) {
+        await Promise.all(this.list().map((actor) => actor.whenDone()));
+      }
+      await this.shuttingDown;
+    } finally {
+      if (handleSignals) {
+        process.off("SIGINT", onSignal);
+        process.off("SIGTERM", onSignal);
+      }
+    }
+    const failed = this.list().filter((actor) => actor.state === "failed");
+    const reason = this.restartRequested ? "restart" : this.shuttingDown ? "shutdown" : "stopped";
+    await this.close();
+    if (reason === "restart") {
+      const onRestart = this.options.onProcessRestart ?? "exec";
+      if (onRestart === "exec") replaceProcess();
+      else await onRestart();
+    }
+    return { reason, failed };
+  }
+
+  /** Stops every actor gracefully; resolves once all drained. Never rejects (failures are reported). */
+  shutdown(): Promise<void> {
+    this.shuttingDown ??= (async () => {
+      for (const actor of this.actors) actor.shutdown();
+      await Promise.all([...this.actors].map((actor) => actor.whenDone()));
+    })();
+    return this.shuttingDown;
+  }
+
+  /** Shuts down (if running) and closes the broker when the scheduler opened it. Idempotent. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    await this.shutdown();
+    this.closed = true;
+    for (const actor of this.actors) {
+      try {
+        await actor.closeProducer();
+      } catch (error) {
+        this.report(actor, error, "closing its producer failed");
+      }
+    }
+    if (this.ownsBroker && this.brokerHandle) await this.brokerHandle.close();
+  }
+
+  /** @internal */
+  wake(actor: MessageProcessor): void {
+    if (actor.queued) return;
+    actor.queued = true;
+    this.runQueue.push(actor);
+    if (!this.turnScheduled) {
+      this.turnScheduled = true;
+      setImmediate(this.turn);
+    }
+  }
+
+  /** @internal */
+  report(actor: MessageProcessor, error: unknown, what: string): void {
+    const log = this.options.log ?? ((line: string) => console.error(line));
+    const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+    log(`[postage] ${actor.fingerprint.name ?? "actor"} (${actor.id}): ${what}: ${detail}`);
+  }
+
+  private readonly turn = (): void => {
+    this.turnScheduled = false;
+    const deadline = performance.now() + (this.options.turnBudgetMs ?? 4);
+    // Rounds: every actor with work gets one delivery per round, so none can starve another.
+    while (this.runQueue.length > 0) {
+      const round = this.runQueue;
+      this.runQueue = [];
+      for (const actor of round) {
+        actor.queued = false;
+        if (!actor.runnable) continue;
+        // Errors inside step() are handled by the actor; a returned promise re-wakes it when done.
+        void actor.step();
+        if (actor.runnable) this.wake(actor);
+      }
+      if (performance.now() >= deadline) break;
+    }
+    if (this.runQueue.length > 0 && !this.turnScheduled) {
+      this.turnScheduled = true;
+      setImmediate(this.turn);
+    }
+  };
+
+  private actorDone(actor: MessageProcessor): void {
+    if (actor.restartProcessRequested && !this.restartRequested) {
+      this.restartRequested = true;
+      void this.shutdown();
+    }
+  }
+}
