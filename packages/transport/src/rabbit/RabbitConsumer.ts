@@ -48,6 +48,7 @@ export class RabbitConsumer implements DriverConsumer {
   private everReady = false;
   private waiters: Array<{ resolve: () => void; reject: (error: TransportError) => void }> = [];
   private closing: Promise<void> | undefined;
+  private readonly settleReady: { resolve: () => void; reject: (error: TransportError) => void };
 
   constructor(
     private readonly context: RabbitContext,
@@ -82,6 +83,7 @@ export class RabbitConsumer implements DriverConsumer {
     this.ready = new Promise<void>((resolve, reject) => {
       settleReady = { resolve, reject };
     });
+    this.settleReady = settleReady;
     // Whoever awaits `ready` sees the rejection; this only keeps an unobserved one from crashing.
     this.ready.catch(() => undefined);
 
@@ -168,9 +170,12 @@ export class RabbitConsumer implements DriverConsumer {
 
   close(): Promise<void> {
     this.closing ??= (async () => {
+      const closed = new TransportError("CLOSED", `the consumer of queue "${this.queue}" is closed`, { queue: this.queue });
+      // No effect once ready resolved (or was rejected with the setup error).
+      this.settleReady.reject(closed);
       const waiters = this.waiters;
       this.waiters = [];
-      for (const waiter of waiters) waiter.reject(new TransportError("CLOSED", `the consumer of queue "${this.queue}" is closed`, { queue: this.queue }));
+      for (const waiter of waiters) waiter.reject(closed);
       try {
         await this.consumer.close();
       } finally {

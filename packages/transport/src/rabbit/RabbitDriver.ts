@@ -75,6 +75,7 @@ export class RabbitDriver implements BrokerDriver {
   private failed: TransportError | undefined;
   private readyWaiters = new Set<{ onConnect: () => void; onFailure: (error: TransportError) => void }>();
   private closing: Promise<void> | undefined;
+  private connectionClosing: Promise<void> | undefined;
 
   constructor(settings: AmqpSettings, options: RabbitDriverOptions = {}) {
     this.settings = settings;
@@ -232,16 +233,17 @@ export class RabbitDriver implements BrokerDriver {
 
   private async closeAll(): Promise<void> {
     for (const waiter of [...this.readyWaiters]) waiter.onFailure(this.closedError());
-    // While (re)connecting, closing the connection first makes pending channel requests fail at
-    // once instead of after the acquire timeout, so the resources below close promptly.
-    if (!this.connection.ready) await this.connection.close();
+    // Started first (awaited last): while (re)connecting it makes pending channel requests fail at
+    // once instead of after the acquire timeout, so the resources below close promptly; when
+    // connected it only refuses new channels and waits for the ones below to close.
+    const connectionClosed = this.closeConnection();
     const errors: unknown[] = [];
     for (const group of [this.publishers, this.replyChannels, this.consumers]) {
       const results = await Promise.allSettled([...group].map((resource) => resource.close()));
       for (const result of results) if (result.status === "rejected") errors.push(result.reason);
       group.clear();
     }
-    await this.connection.close();
+    await connectionClosed;
     if (errors.length > 0) throw toTransportError(errors[0], { operation: "closing" });
   }
 
@@ -296,8 +298,18 @@ export class RabbitDriver implements BrokerDriver {
     if (this.failed) return this.failed;
     this.failed = error;
     // rabbitmq-client would retry forever in the background.
-    this.connection.close().catch((closeError: unknown) => this.context.report(toTransportError(closeError)));
+    this.closeConnection().catch((closeError: unknown) => this.context.report(toTransportError(closeError)));
     return error;
+  }
+
+  /**
+   * Closes the rabbitmq-client connection once. Calling its `close()` a second time can hang
+   * forever: closed between two reconnect attempts, it stays CLOSING (its socket is already gone,
+   * so the "close" event it then waits for never comes).
+   */
+  private closeConnection(): Promise<void> {
+    this.connectionClosing ??= this.connection.close();
+    return this.connectionClosing;
   }
 
   private assertUsable(): void {
