@@ -1,7 +1,6 @@
-import type { InspectionEvent } from "@postage/actors";
+import type { InspectionListener } from "@postage/actors";
 
-/** Receives inspection events. It must not throw (the source may be an actor's scheduler). */
-export type InspectionListener = (event: InspectionEvent) => void;
+export type { InspectionListener };
 
 /**
  * Where the inspector's events come from: an in-process scheduler ({@link createInProcessSource})
