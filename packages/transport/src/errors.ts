@@ -256,7 +256,7 @@ function messageTarget(context: ErrorContext): string {
   return ` for exchange "${context.exchange}" with routing key "${context.routingKey ?? ""}"`;
 }
 
-/** Removes rabbitmq-client's `"Method: CODE - "` prefix from a broker reply text. */
+/** Keeps the broker's own words: drops `"consumer setup failed; Method: CODE - "` and the like. */
 function stripPrefix(text: string): string {
-  return text.replace(/^\w+: /, "").replace(/^[A-Z_]+ - /, "");
+  return text.replace(/^.*?\b[A-Z][A-Z_]+ - /, "");
 }
