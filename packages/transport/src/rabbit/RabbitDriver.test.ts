@@ -119,6 +119,21 @@ describe.skipIf(process.env["POSTAGE_SKIP_RABBIT"] === "1")("RabbitDriver agains
       expect([error.host, error.port]).toEqual(["127.0.0.1", 1]);
     });
 
+    it("connects to the next node of a cluster when the first refuses", async () => {
+      const { driver } = openDriver({ url: "amqp://guest:guest@127.0.0.1:1,127.0.0.1:5672" });
+      await driver.ready({ timeout: 30_000 });
+      const queue = (await driver.declareQueue({ name: "", exclusive: true })).queue;
+      expect(queue).toMatch(/^amq\.gen-/);
+    });
+
+    it("gives a cluster until the timeout, then names every node", async () => {
+      const { driver } = openDriver({ url: "amqp://guest:guest@127.0.0.1:1,127.0.0.1:2" });
+      const error = await failure(driver.ready({ timeout: 1_500 }));
+      expect(error.code).toBe("TIMEOUT");
+      expect(error.message).toContain("127.0.0.1:1, 127.0.0.1:2");
+      expect(error.message).toContain("connection refused");
+    });
+
     it("rejects a missing vhost with VHOST_NOT_FOUND", async () => {
       const vhost = randomName("vhost");
       const error = await failure(openDriver({ vhost }).driver.ready());

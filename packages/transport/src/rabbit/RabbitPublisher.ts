@@ -1,4 +1,4 @@
-import type { Publisher } from "rabbitmq-client";
+import type { Publisher, ReturnedMessage } from "rabbitmq-client";
 import type { DriverPublisher, MessageProperties, PublishOptions } from "../driver/BrokerDriver.js";
 import { TransportError } from "../errors.js";
 import { asBuffer, describeMessage, toEnvelope } from "./amqpMessages.js";
@@ -25,15 +25,17 @@ export class RabbitPublisher implements DriverPublisher {
   ) {
     // Retries are ours (publishConfirmed): the library's would also retry a missing exchange.
     this.publisher = context.connection.createPublisher({ confirm, maxAttempts: 1 });
-    this.returns = new ReturnTracker((message) => {
+    const unclaimed = (message: ReturnedMessage): void => {
       context.report(
         new TransportError("UNROUTABLE", `a message to exchange "${message.exchange}" with routing key "${message.routingKey}" was returned: no queue is bound for it`, {
           exchange: message.exchange,
           routingKey: message.routingKey,
         }),
       );
-    });
-    this.publisher.on("basic.return", (message) => this.returns.add(message));
+    };
+    this.returns = new ReturnTracker(unclaimed);
+    // Without confirms no publish waits for its return: report it at once.
+    this.publisher.on("basic.return", (message) => (confirm ? this.returns.add(message) : unclaimed(message)));
   }
 
   async publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void> {
