@@ -330,10 +330,9 @@ function renderLog() {
         h("td", { class: "time" }, clock(m.at)),
         h("td", {}, c ? labelOf(c) : m.actorId),
         h("td", {}, h("span", { class: `dir ${m.direction}` }, m.direction)),
-        h("td", {}, `${m.messageType} `, h("b", {}, m.name)),
-        h("td", { class: "mono" }, m.routingKey),
-        h("td", { class: "mono", style: "color:var(--muted)" }, m.exchange),
-        h("td", { class: "note" }, m.reason ?? ""),
+        h("td", { class: "message" }, `${m.messageType} `, h("b", {}, m.name), m.reason ? h("span", { class: "reason" }, m.reason) : undefined),
+        h("td", { class: "mono clip", title: m.routingKey }, m.routingKey),
+        h("td", { class: "mono clip", style: "color:var(--muted)", title: m.exchange }, m.exchange),
       );
     }),
   );

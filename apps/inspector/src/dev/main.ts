@@ -41,7 +41,8 @@ if (values.screenshot !== undefined) {
     args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
   });
   try {
-    const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    const [width = 1440, height = 900] = (process.env.SHOT_SIZE ?? "").split("x").filter(Boolean).map(Number);
+    const page = await browser.newPage({ viewport: { width, height } });
     await page.goto(`${inspector.url}#Vq3kP0orders`);
     // Long enough for the story above and the vanish timeout (3 heartbeats of 2 s).
     await page.waitForTimeout(Number(process.env.SHOT_DELAY_MS ?? 11_000));
