@@ -261,7 +261,7 @@ export class MessageProcessor implements ProcessorHandle {
       groups: [...this.groups],
       bindings: this.bindings,
       counters: this.countersView(),
-      heartbeatMs: 0,
+      heartbeatMs: host.inspection.heartbeatMs,
     });
   }
 

@@ -1,6 +1,7 @@
 import { type Broker, connect, type ConnectOptions } from "@postage/transport";
 import { ActorError } from "./errors.js";
 import { InspectionHub, type InspectionListener } from "./inspection/InspectionHub.js";
+import { InspectionPublisher, type InspectionPublishingOptions } from "./inspection/InspectionPublisher.js";
 import type { ActorHost, MessageProcessor } from "./MessageProcessor.js";
 import { replaceProcess } from "./replaceProcess.js";
 
@@ -25,6 +26,13 @@ export interface SchedulerOptions {
   onProcessRestart?: "exec" | (() => void | Promise<void>);
   /** Where errors nobody else sees are logged (once each). @default console.error */
   log?: (line: string) => void;
+  /**
+   * Publish inspection events to the `postage.inspect` exchange for `postage inspect` to show.
+   * @default true when the environment has POSTAGE_INSPECT=1, else false
+   */
+  inspect?: boolean | InspectionPublishingOptions;
+  /** How often actors re-announce themselves to inspectors, in ms. @default 2_000 */
+  inspectionHeartbeatMs?: number;
 }
 
 /** Why {@link Scheduler.run} returned. */
@@ -49,7 +57,7 @@ export interface RunResult {
  * await scheduler.run();
  */
 export class Scheduler implements ActorHost {
-  readonly inspection = new InspectionHub();
+  readonly inspection: InspectionHub;
   private readonly actors = new Set<MessageProcessor>();
   private runQueue: MessageProcessor[] = [];
   private turnScheduled = false;
@@ -59,11 +67,25 @@ export class Scheduler implements ActorHost {
   private shuttingDown: Promise<void> | undefined;
   private restartRequested = false;
   private closed = false;
+  private publisher: InspectionPublisher | undefined;
 
   constructor(options: SchedulerOptions = {}) {
     this.options = options;
+    this.inspection = new InspectionHub(() => this.announceAll(), options.inspectionHeartbeatMs);
     this.brokerHandle = options.broker;
     this.ownsBroker = options.broker === undefined;
+  }
+
+  /** Starts publishing inspection events if the options or POSTAGE_INSPECT ask for it. */
+  private startPublishing(): void {
+    const setting = this.options.inspect ?? process.env.POSTAGE_INSPECT === "1";
+    if (setting === false || this.publisher) return;
+    const options = setting === true ? {} : setting;
+    this.publisher = new InspectionPublisher(this.broker, this.inspection, options);
+  }
+
+  private announceAll(): void {
+    for (const actor of this.actors) if (!["stopped", "failed"].includes(actor.state)) actor.announce();
   }
 
   /** The broker the actors use (connected on first use when none was given). */
@@ -88,6 +110,7 @@ export class Scheduler implements ActorHost {
    */
   add<A extends MessageProcessor>(actor: A): A {
     if (this.closed || this.shuttingDown) throw new ActorError("SCHEDULER_CLOSED", "the scheduler is shutting down; create a new one");
+    this.startPublishing();
     this.actors.add(actor);
     actor.start(this);
     void actor.whenDone().then(() => this.actorDone(actor)); // whenDone never rejects
@@ -101,7 +124,7 @@ export class Scheduler implements ActorHost {
    */
   inspect(listener: InspectionListener): () => void {
     const unsubscribe = this.inspection.subscribe(listener);
-    for (const actor of this.actors) actor.announce();
+    this.announceAll();
     return unsubscribe;
   }
 
@@ -155,6 +178,7 @@ export class Scheduler implements ActorHost {
     if (this.closed) return;
     await this.shutdown();
     this.closed = true;
+    await this.publisher?.close();
     for (const actor of this.actors) {
       try {
         await actor.closeProducer();
@@ -206,6 +230,7 @@ export class Scheduler implements ActorHost {
   };
 
   private actorDone(actor: MessageProcessor): void {
+    if (this.inspection.active) this.inspection.emit({ kind: "stopped", actorId: actor.id, at: Date.now(), state: actor.state });
     if (actor.restartProcessRequested && !this.restartRequested) {
       this.restartRequested = true;
       void this.shutdown();

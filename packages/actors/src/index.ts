@@ -35,3 +35,4 @@ export {
 } from "./inspection/InspectionEvent.js";
 export { GenericApplication, genericApplicationExchange, type GenericApplicationOptions } from "./GenericApplication.js";
 export { addresses, type ApplicationIdentity } from "./addressing.js";
+export { inspectExchange, type InspectionPublishingOptions } from "./inspection/InspectionPublisher.js";
