@@ -16,6 +16,7 @@ import type { DriverPublisher, MessageProperties } from "./driver/BrokerDriver.j
 import { TransportError } from "./errors.js";
 import { publishRoutes } from "./publishRoutes.js";
 import { resolveRouting, type ExchangeKeys, type Routing } from "./routing.js";
+import { gatherReplies, type GatherOptions } from "./gather.js";
 import { DEFAULT_RPC_OPTIONS, RpcClient, type PendingReply, type RpcOptions, type RpcStats } from "./RpcClient.js";
 
 /** Builds a message from typed arguments (Python Postage's `build_message_<name>` / `build_rpc_<name>`). */
@@ -67,6 +68,18 @@ export interface ProducerApi<M extends MessageBuilders = {}, R extends MessageBu
   command(name: string, parameters?: unknown): Promise<void>;
   /** Calls `name` with `RpcCommandMessage(name, parameters)` and resolves to the reply. */
   call(name: string, parameters?: unknown): Promise<ResultMessage>;
+  /**
+   * Fan-out RPC: sends `RpcCommandMessage(name, parameters)` once and collects every reply that
+   * arrives until `timeout` ms (or `limit` replies), in arrival order. Meant for addresses many
+   * components listen to (a GenericApplication's `{name}` or `@*`): each answers once. Replies go to
+   * a private server-named queue made for this call, so any server (Python Postage too) can answer.
+   * No reply is an empty array; the request is not retried.
+   * @throws {TransportError} when the request cannot be published (missing exchange; `UNROUTABLE`
+   * when nobody listens at that address and `mandatory` is on).
+   * @example
+   * const pongs = await producer.to({ key: "monitor" }).gather("ping", {}, { timeout: 1_000 });
+   */
+  gather(name: string, parameters?: unknown, options?: GatherOptions): Promise<ResultMessage[]>;
   /** Sends any message (stamped with the producer's fingerprint). */
   send(message: Message, options?: SendOptions): Promise<void>;
   /** Sends any message as an RPC request (category set to `rpc`) and resolves to the reply. */
@@ -290,6 +303,26 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
     rpcQueued: proxy(rpcBuilders, buildWith(rpcBuilders, (name, parameters) => new RpcCommandMessage(name, parameters)), (message) =>
       startRequest(message, sendOptions),
     ) as unknown as SendProxy<PR, PendingReply>,
+    gather: async (name, parameters, gatherOptions) => {
+      assertOpen();
+      const message = new RpcCommandMessage(name, parameters).stamp(fingerprint);
+      const routes = resolveRouting(defaults, sendOptions);
+      const replies = await gatherReplies(
+        broker,
+        getPublisher(),
+        {
+          routes,
+          body: encoder.encode(message.toBody()),
+          properties: propertiesFor(sendOptions, nanoid()),
+          mandatory: sendOptions.mandatory ?? true,
+          describe: () => `${message.type}/${message.name} (gather)`,
+        },
+        { ...gatherOptions, timeout: gatherOptions?.timeout ?? sendOptions.timeout ?? DEFAULT_RPC_OPTIONS.timeout },
+        { encoder, maxBytes: options.maxReplyBytes },
+      );
+      stats.sent += routes.length;
+      return replies;
+    },
     command: (name, parameters) => sendMessage(new CommandMessage(name, parameters), sendOptions),
     call: async (name, parameters) => (await startRequest(new RpcCommandMessage(name, parameters), sendOptions)).reply(),
     send: (message, more) => sendMessage(message, merge(sendOptions, more)),

@@ -12,6 +12,7 @@ export {
   type SendOptions,
   type SendProxy,
 } from "./Producer.js";
+export type { GatherOptions } from "./gather.js";
 export { DEFAULT_RPC_OPTIONS, type PendingReply, type ReplyMode, type RpcOptions, type RpcStats } from "./RpcClient.js";
 export { createReplier, type Replier, type ReplierOptions } from "./reply.js";
 export {

@@ -1,0 +1,93 @@
+import { defineExchange, ErrorResult, SuccessResult } from "@postage/core";
+import { type Broker, connect, createConsumer, createProducer, TransportError } from "@postage/transport";
+import { afterEach, describe, expect, it } from "vitest";
+import { Cleanup, RABBIT_URL, randomName } from "./helpers.js";
+
+const brokers: Array<[string, () => Broker]> = [
+  ["memory", () => connect({ url: `memory://${randomName("gather")}`, shared: false })],
+];
+if (process.env.POSTAGE_SKIP_RABBIT !== "1") brokers.push(["rabbitmq", () => connect({ url: RABBIT_URL, heartbeat: 0, shared: false })]);
+
+describe.each(brokers)("producer.gather on %s", (_label, open) => {
+  const cleanup = new Cleanup();
+  let broker: Broker | undefined;
+
+  afterEach(async () => {
+    if (broker) {
+      await cleanup.run(broker);
+      await broker.close();
+    }
+    broker = undefined;
+  });
+
+  /** Three servers on one fan-out key (each its own queue), answering with their index. */
+  async function fleet(count: number) {
+    const b = open();
+    broker = b;
+    const exchange = defineExchange({ name: cleanup.exchange(randomName("gather-x")), type: "direct", durable: false, autoDelete: true });
+    const key = "everyone";
+    for (let i = 0; i < count; i++) {
+      const consumer = createConsumer(b, { bindings: [[exchange, [["", key]]]] }, async ({ message, reply }) => {
+        if (reply) await reply(message.name === "fail" ? new ErrorResult(`server ${i} refuses`) : new SuccessResult({ server: i, parameters: message.content.parameters }));
+        return "ack";
+      });
+      await consumer.ready();
+    }
+    return { broker: b, exchange, key };
+  }
+
+  it("collects one reply per server until the timeout", async () => {
+    const { broker: b, exchange, key } = await fleet(3);
+    const producer = createProducer(b, { exchanges: [[exchange, key]] });
+    const replies = await producer.gather("ping", { n: 1 }, { timeout: 400 });
+    expect(replies).toHaveLength(3);
+    expect(replies.map((r) => (r.value as { server: number }).server).sort()).toEqual([0, 1, 2]);
+    for (const reply of replies) {
+      expect(reply).toBeInstanceOf(SuccessResult);
+      expect((reply.value as { parameters: unknown }).parameters).toEqual({ n: 1 });
+    }
+  });
+
+  it("stops at the limit, and returns error results as they came", async () => {
+    const { broker: b, exchange, key } = await fleet(3);
+    const producer = createProducer(b, { exchanges: [[exchange, key]] });
+    const started = Date.now();
+    const first = await producer.gather("ping", {}, { timeout: 20_000, limit: 1 });
+    expect(first).toHaveLength(1);
+    // The limit ended it, not the 20 s timeout.
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const failures = await producer.to({ timeout: 300 }).gather("fail");
+    expect(failures).toHaveLength(3);
+    expect(failures.every((r) => r instanceof ErrorResult && !r.ok)).toBe(true);
+  });
+
+  it("returns an empty array when nobody answers, and fails when nobody is bound", async () => {
+    const { broker: b, exchange } = await fleet(0);
+    const silent = defineExchange({ name: exchange.name, type: "direct", durable: false, autoDelete: true });
+    // A queue that never answers: bound, but consumed by nobody who replies.
+    const mute = createConsumer(b, { bindings: [[silent, [["", "mute"]]]] }, () => "ack");
+    await mute.ready();
+    const producer = createProducer(b, { exchanges: [[silent, "mute"]] });
+    expect(await producer.gather("ping", {}, { timeout: 200 })).toEqual([]);
+    const error = await producer
+      .to({ key: "nobody-here" })
+      .gather("ping", {}, { timeout: 200 })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(error).toBeInstanceOf(TransportError);
+    expect((error as TransportError).code).toBe("UNROUTABLE");
+  });
+
+  it("ends early on abort with what it has", async () => {
+    const { broker: b, exchange, key } = await fleet(2);
+    const producer = createProducer(b, { exchanges: [[exchange, key]] });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    const started = Date.now();
+    const replies = await producer.gather("ping", {}, { timeout: 30_000, signal: controller.signal });
+    expect(replies).toHaveLength(2);
+    expect(Date.now() - started).toBeLessThan(20_000);
+  });
+});
