@@ -1,5 +1,5 @@
 import { defineExchange, ErrorResult, SuccessResult } from "@postage/core";
-import { type Broker, connect, createConsumer, createProducer, TransportError } from "@postage/transport";
+import { type Broker, connect, createConsumer, createProducer, type HandlerOutcome, TransportError } from "@postage/transport";
 import { afterEach, describe, expect, it } from "vitest";
 import { Cleanup, RABBIT_URL, randomName } from "./helpers.js";
 
@@ -27,7 +27,7 @@ describe.each(brokers)("producer.gather on %s", (_label, open) => {
     const exchange = defineExchange({ name: cleanup.exchange(randomName("gather-x")), type: "direct", durable: false, autoDelete: true });
     const key = "everyone";
     for (let i = 0; i < count; i++) {
-      const consumer = createConsumer(b, { bindings: [[exchange, [["", key]]]] }, async ({ message, reply }) => {
+      const consumer = createConsumer(b, { bindings: [[exchange, [["", key]]]] }, async ({ message, reply }): Promise<HandlerOutcome> => {
         if (reply) await reply(message.name === "fail" ? new ErrorResult(`server ${i} refuses`) : new SuccessResult({ server: i, parameters: message.content.parameters }));
         return "ack";
       });
