@@ -1,0 +1,34 @@
+import type { MessageProcessor, Scheduler } from "@postage/actors";
+import type { Broker } from "@postage/transport";
+import type { Printer } from "./Printer.js";
+import type { DemoNames } from "./settings.js";
+
+/** What every demo runs with: one broker, one scheduler for its receivers, names, and where to print. */
+export interface DemoContext {
+  broker: Broker;
+  /** Receivers are added to it (the standalone programs run it; the tour shares one for every flow). */
+  scheduler: Scheduler;
+  names: DemoNames;
+  out: Printer;
+}
+
+/**
+ * Resolves once every actor consumes (its queues are declared and bound), so a sender started
+ * after this cannot miss them.
+ * @throws {Error} when an actor failed to start (a missing exchange, a refused login...) or after `timeout` ms.
+ */
+export async function whenRunning(actors: readonly MessageProcessor[], timeout = 15_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (;;) {
+    const failed = actors.find((actor) => actor.state === "failed" || actor.state === "stopped");
+    if (failed) throw new Error(`${failed.fingerprint.name ?? "actor"} did not start: ${failed.lastError ?? failed.state}`);
+    if (actors.every((actor) => actor.state === "running")) return;
+    if (Date.now() > deadline) throw new Error(`the receivers did not start within ${timeout} ms (states: ${actors.map((a) => a.state).join(", ")})`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** `name[n]` when several receivers share a name in one process (the tour), else the name. */
+export function label(name: string, index: number | undefined): string {
+  return index === undefined ? name : `${name}[${index}]`;
+}
