@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import type { Delivery, DeliveryHandler, Disposition, DriverConsumerOptions, MessageProperties } from "../driver/BrokerDriver.js";
 import { TransportError } from "../errors.js";
 import { MemoryDriver } from "./MemoryDriver.js";
-import { dropAllMemoryBrokers, getMemoryBroker, memoryDriver } from "./memoryRegistry.js";
+import { dropAllMemoryBrokers, dropMemoryBroker, getMemoryBroker, memoryDriver } from "./memoryRegistry.js";
 
 const text = new TextEncoder();
 const bytes = (s: string): Uint8Array => text.encode(s);
@@ -51,8 +51,9 @@ async function expectCode(promise: Promise<unknown>, code: string): Promise<Tran
 const exchange = (name: string, type: ExchangeType = "direct", more: { durable?: boolean; autoDelete?: boolean; passive?: boolean } = {}) =>
   defineExchange({ name, type, ...more });
 
-afterEach(async () => {
-  await Promise.all(drivers.map((d) => d.close()));
+afterEach(() => {
+  // abort, not close: a failed test may leave handlers pending, and close would wait for them.
+  for (const driver of drivers) driver.abort();
   drivers = [];
   dropAllMemoryBrokers();
 });
@@ -621,6 +622,17 @@ describe("lifecycle", () => {
     await expectCode(driver.createPublisher({ confirm: true }).publish("", "q", bytes("x"), {}), "CLOSED");
     await publisher.close();
     await reply.close();
+  });
+
+  it("dropMemoryBroker starts the name afresh", async () => {
+    const url = uniqueUrl();
+    const first = connect(url);
+    await first.declareQueue({ name: "q" });
+    expect(dropMemoryBroker(first.broker.name)).toBe(true);
+    expect(dropMemoryBroker(first.broker.name)).toBe(false);
+    const second = connect(url);
+    expect(second.broker).not.toBe(first.broker);
+    await expectCode(second.declareQueue({ name: "q", passive: true }), "QUEUE_NOT_FOUND");
   });
 
   it("rejects URLs that are not memory://", () => {

@@ -112,7 +112,8 @@ export class MemoryDriver implements BrokerDriver {
 
   createConsumer(options: DriverConsumerOptions, handler: DeliveryHandler): DriverConsumer {
     const consumer = new MemoryConsumer(this, options, handler);
-    this.consumers.add(consumer);
+    // On a closed driver the consumer's `ready` has already rejected: nothing to track.
+    if (!this.closed) this.consumers.add(consumer);
     return consumer;
   }
 
