@@ -18,6 +18,8 @@ import { exchangeDeclareParams, RabbitConsumer } from "./RabbitConsumer.js";
 import type { RabbitContext } from "./RabbitContext.js";
 import { RabbitPublisher } from "./RabbitPublisher.js";
 import { RabbitReplyChannel } from "./RabbitReplyChannel.js";
+import { coalesceWrites } from "./coalesceWrites.js";
+import { ConnectionPool } from "./ConnectionPool.js";
 import { keepRawBodies } from "./rawBodies.js";
 
 /** Tuning and hooks of a {@link RabbitDriver}. */
@@ -40,6 +42,13 @@ export interface RabbitDriverOptions {
   acquireTimeout?: number;
   /** Attempts per publish when the connection drops before the broker confirmed. @default 3 */
   maxPublishAttempts?: number;
+  /**
+   * Long-lived channels (consumers, publishers, reply channels) per connection. When every
+   * connection carries this many, the driver opens another one with the same settings, so a
+   * process can run more consumers than RabbitMQ's per-connection `channel_max` (2,047 by
+   * default) allows. The room left is for short-lived declaration channels. @default 1000
+   */
+  channelsPerConnection?: number;
 }
 
 const DEFAULT_READY_TIMEOUT_MS = 10_000;
@@ -48,7 +57,8 @@ const DEFAULT_READY_TIMEOUT_MS = 10_000;
 const LOGIN_FAILURES = new Set(["ACCESS_REFUSED", "VHOST_NOT_FOUND", "TLS"]);
 
 /**
- * The RabbitMQ {@link BrokerDriver}, on one rabbitmq-client `Connection` (Nagle off, heartbeats,
+ * The RabbitMQ {@link BrokerDriver}, on one rabbitmq-client `Connection` (more once it carries
+ * `channelsPerConnection` long-lived channels; Nagle off, writes coalesced per turn, heartbeats,
  * reconnect backoff of 0.25–3 s). Publishers, consumers and reply channels recover on their own
  * after a reconnect; consumers re-declare their queue and every binding, including those added at
  * run time.
@@ -65,6 +75,7 @@ export class RabbitDriver implements BrokerDriver {
   private readonly settings: AmqpSettings;
   private readonly connection: Connection;
   private readonly context: RabbitContext;
+  private readonly pool: ConnectionPool;
   private readonly publishers = new Set<DriverPublisher>();
   private readonly replyChannels = new Set<DriverReplyChannel>();
   private readonly consumers = new Set<DriverConsumer>();
@@ -103,6 +114,7 @@ export class RabbitDriver implements BrokerDriver {
     };
     this.connection = new Connection(clientOptions);
     keepRawBodies(this.connection);
+    coalesceWrites(this.connection);
 
     this.context = {
       connection: this.connection,
@@ -113,6 +125,14 @@ export class RabbitDriver implements BrokerDriver {
       maxPublishAttempts: options.maxPublishAttempts ?? 3,
       withChannel: (context, fn) => this.withChannel(context, fn),
     };
+    this.pool = new ConnectionPool(this.context, options.channelsPerConnection ?? 1_000, () => {
+      const connection = new Connection(clientOptions);
+      keepRawBodies(connection);
+      coalesceWrites(connection);
+      // Reconnects on its own like the first one; its errors have nobody to reject, only to report.
+      connection.on("error", (err: unknown) => onError(toTransportError(err, { hosts: settings.hosts, user: settings.user, vhost: settings.vhost, operation: "connecting (extra connection)" })));
+      return { ...this.context, connection, withChannel: (context, fn) => this.withChannel(context, fn, connection) };
+    });
 
     // An unhandled "error" event would crash the process.
     this.connection.on("error", (err: unknown) => this.onConnectionError(err));
@@ -197,21 +217,33 @@ export class RabbitDriver implements BrokerDriver {
 
   createPublisher(options: { confirm: boolean }): DriverPublisher {
     this.assertUsable();
-    const publisher: DriverPublisher = new RabbitPublisher(this.context, options.confirm, () => this.publishers.delete(publisher));
+    const place = this.pool.place();
+    const publisher: DriverPublisher = new RabbitPublisher(place.context, options.confirm, () => {
+      this.publishers.delete(publisher);
+      place.release();
+    });
     this.publishers.add(publisher);
     return publisher;
   }
 
   createConsumer(options: DriverConsumerOptions, handler: DeliveryHandler): DriverConsumer {
     this.assertUsable();
-    const consumer: DriverConsumer = new RabbitConsumer(this.context, options, handler, () => this.consumers.delete(consumer));
+    const place = this.pool.place();
+    const consumer: DriverConsumer = new RabbitConsumer(place.context, options, handler, () => {
+      this.consumers.delete(consumer);
+      place.release();
+    });
     this.consumers.add(consumer);
     return consumer;
   }
 
   async createReplyChannel(onReply: (delivery: Delivery) => void): Promise<DriverReplyChannel> {
     this.assertUsable();
-    const channel: RabbitReplyChannel = new RabbitReplyChannel(this.context, onReply, () => this.replyChannels.delete(channel));
+    const place = this.pool.place();
+    const channel: RabbitReplyChannel = new RabbitReplyChannel(place.context, onReply, () => {
+      this.replyChannels.delete(channel);
+      place.release();
+    });
     this.replyChannels.add(channel);
     try {
       await channel.open();
@@ -247,12 +279,12 @@ export class RabbitDriver implements BrokerDriver {
     if (errors.length > 0) throw toTransportError(errors[0], { operation: "closing" });
   }
 
-  private async withChannel<T>(context: ErrorContext, fn: (channel: Channel) => Promise<T>): Promise<T> {
+  private async withChannel<T>(context: ErrorContext, fn: (channel: Channel) => Promise<T>, connection: Connection = this.connection): Promise<T> {
     this.assertUsable();
     const full: ErrorContext = { vhost: this.settings.vhost, user: this.settings.user, hosts: this.settings.hosts, ...context };
     let channel: Channel | undefined;
     try {
-      channel = await this.connection.acquire();
+      channel = await connection.acquire();
       return await fn(channel);
     } catch (err) {
       throw toTransportError(err, full);
@@ -303,12 +335,12 @@ export class RabbitDriver implements BrokerDriver {
   }
 
   /**
-   * Closes the rabbitmq-client connection once. Calling its `close()` a second time can hang
+   * Closes the rabbitmq-client connections (the driver's and the pool's extra ones) once. Calling `close()` a second time can hang
    * forever: closed between two reconnect attempts, it stays CLOSING (its socket is already gone,
    * so the "close" event it then waits for never comes).
    */
   private closeConnection(): Promise<void> {
-    this.connectionClosing ??= this.connection.close();
+    this.connectionClosing ??= Promise.all(this.pool.connections.map((connection) => connection.close())).then(() => undefined);
     return this.connectionClosing;
   }
 
