@@ -9,8 +9,8 @@ export interface InspectionPublishingOptions {
   maxMessageEventsPerSecond?: number;
 }
 
-/** The topic exchange inspection events travel on (not durable: they are live telemetry). */
-export const inspectExchange = defineExchange({ name: INSPECT_EXCHANGE, type: "topic", durable: false });
+/** The topic exchange inspection events travel on (durable, so inspectors and actors can declare it in any order with the same settings). */
+export const inspectExchange = defineExchange({ name: INSPECT_EXCHANGE, type: "topic" });
 
 const encoder = new TextEncoder();
 
