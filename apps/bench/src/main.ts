@@ -8,6 +8,9 @@ import { findBrokerCpu } from "./brokerCpu.js";
 import { contenders } from "./contenders/index.js";
 import { maskPassword, toJson, toTable } from "./report.js";
 import { runBench } from "./runBench.js";
+import { runMemoryBench } from "./memoryBench.js";
+import { runScale, type ScaleResult } from "./scale.js";
+import { median } from "./stats.js";
 
 async function main(): Promise<number> {
   let options;
@@ -33,9 +36,22 @@ async function main(): Promise<number> {
     brokerCpu,
     log: (line) => process.stderr.write(`  ${line}\n`),
   });
+  const scale: ScaleResult[] = [];
+  for (const actors of plan.scaleSizes) {
+    const result = await runScale({ url: settings.url, actors, floodMs: plan.floodMs });
+    process.stderr.write(`  scale ${actors} apps: start ${result.startSeconds.toFixed(2)} s, ping p99 ${result.fairnessP99Ms.toFixed(1)} ms under flood\n`);
+    scale.push(result);
+  }
+  const memoryRun = async (actors: number): Promise<number> => {
+    const rates = await runMemoryBench({ actors, messages: plan.memoryMessages, bodyBytes: settings.bodyBytes, rounds: plan.rounds });
+    process.stderr.write(`  in-memory ${actors} actor(s): ${rates.map((r) => Math.round(r)).join(", ")} msg/s\n`);
+    return median(rates);
+  };
+  const memory = { oneActor: await memoryRun(1), thousandActors: await memoryRun(1_000) };
+  const extras = { scale, memory };
   process.stderr.write(`bench: done in ${((performance.now() - t0) / 1000).toFixed(1)} s\n`);
-  process.stdout.write(`${toTable(results)}\n`);
-  if (options.json) process.stdout.write(`${JSON.stringify(toJson(results))}\n`);
+  process.stdout.write(`${toTable(results, extras)}\n`);
+  if (options.json) process.stdout.write(`${JSON.stringify(toJson(results, extras))}\n`);
   return 0;
 }
 

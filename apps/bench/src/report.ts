@@ -1,5 +1,14 @@
 import type { ContenderKey } from "./Contender.js";
 import type { BenchResults, FigureName, FigureSummary } from "./runBench.js";
+import type { ScaleResult } from "./scale.js";
+
+/** Postage-only figures: actor scale on RabbitMQ and the in-memory broker. */
+export interface ExtraResults {
+  /** One entry per size of {@link BenchPlan.scaleSizes}. */
+  readonly scale: readonly ScaleResult[];
+  /** Median messages/s through the scheduler on the in-memory broker (1 KB JSON commands). */
+  readonly memory: { readonly oneActor: number; readonly thousandActors: number };
+}
 
 /** Every column of the JSON output, present even when a contender did not run (then null). */
 export const allContenderKeys: readonly ContenderKey[] = ["postage", "rabbitmqClient", "amqplib"];
@@ -18,6 +27,10 @@ export interface BenchJson {
   readonly rpcConcurrentP99Ms: PerContender;
   /** Broker CPU microseconds per delivered message; null when the broker process was not found. */
   readonly throughputBrokerCpuUs: PerContender;
+  /** Actor scale per size: start time, resident bytes per application, ping p99 under a neighbour's flood (and idle). */
+  readonly scale: ReadonlyArray<{ actors: number; startSeconds: number; bytesPerActor: number; fairnessP99Ms: number; idleP99Ms: number; floodPerSecond: number }>;
+  /** In-memory broker, messages/s through the scheduler. */
+  readonly memory: { oneActor: number; thousandActors: number };
   readonly plan: BenchResults["plan"];
   readonly settings: Omit<BenchResults["settings"], "url"> & { url: string };
 }
@@ -35,7 +48,7 @@ function column(results: BenchResults, figure: FigureName, pick: (s: FigureSumma
 }
 
 /** Builds the `--json` object. The URL's password is masked. */
-export function toJson(results: BenchResults): BenchJson {
+export function toJson(results: BenchResults, extras: ExtraResults): BenchJson {
   return {
     throughput: column(results, "throughput", (s) => s.perSecond, 0),
     rpcSequential: column(results, "rpcSequential", (s) => s.perSecond, 0),
@@ -45,6 +58,15 @@ export function toJson(results: BenchResults): BenchJson {
     rpcConcurrentP50Ms: column(results, "rpcConcurrent", (s) => s.p50Ms, 3),
     rpcConcurrentP99Ms: column(results, "rpcConcurrent", (s) => s.p99Ms, 3),
     throughputBrokerCpuUs: column(results, "throughput", (s) => s.brokerCpuUs, 1),
+    scale: extras.scale.map((r) => ({
+      actors: r.actors,
+      startSeconds: Number(r.startSeconds.toFixed(2)),
+      bytesPerActor: Math.round(r.bytesPerActor),
+      fairnessP99Ms: Number(r.fairnessP99Ms.toFixed(2)),
+      idleP99Ms: Number(r.idleP99Ms.toFixed(2)),
+      floodPerSecond: Math.round(r.floodPerSecond),
+    })),
+    memory: { oneActor: Math.round(extras.memory.oneActor), thousandActors: Math.round(extras.memory.thousandActors) },
     plan: results.plan,
     settings: { ...results.settings, url: maskPassword(results.settings.url) },
   };
@@ -65,7 +87,7 @@ export function maskPassword(url: string): string {
  * A readable table: one column per contender that ran, rates with their ratio to rabbitmq-client
  * (the first column), RPC latencies as p50 / p99, and broker CPU per message when known.
  */
-export function toTable(results: BenchResults): string {
+export function toTable(results: BenchResults, extras?: ExtraResults): string {
   const cols = results.contenders;
   const baseKey: ContenderKey = "rabbitmqClient";
   const fmt = (n: number) => Math.round(n).toLocaleString("en-US");
@@ -99,5 +121,15 @@ export function toTable(results: BenchResults): string {
     }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  return rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("   ")).join("\n");
+  const table = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("   ")).join("\n");
+  if (extras === undefined) return table;
+  const lines = [table, "", "Postage actor scale on RabbitMQ (GenericApplications in one process):"];
+  for (const r of extras.scale) {
+    lines.push(
+      `  ${fmt(r.actors).padStart(5)} apps: start ${r.startSeconds.toFixed(2)} s, ${fmt(r.bytesPerActor / 1024)} KiB RSS each, ` +
+        `ping p99 ${r.fairnessP99Ms.toFixed(1)} ms with a flooded neighbour (${fmt(r.floodPerSecond)} msg/s), ${r.idleP99Ms.toFixed(1)} ms idle`,
+    );
+  }
+  lines.push(`Postage in-memory broker through the scheduler: ${fmt(extras.memory.oneActor)} msg/s with 1 actor, ${fmt(extras.memory.thousandActors)} msg/s with 1,000 actors`);
+  return lines.join("\n");
 }

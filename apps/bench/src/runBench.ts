@@ -17,16 +17,24 @@ export interface BenchPlan {
   readonly inFlight: number;
   /** Size of the unmeasured warm-up runs, as a fraction of the measured ones. */
   readonly warmupFraction: number;
+  /** GenericApplications per actor-scale run (one run per size, each in a fresh process). */
+  readonly scaleSizes: readonly number[];
+  /** How long the neighbour is flooded while the quiet application is pinged, in ms. */
+  readonly floodMs: number;
+  /** Messages per in-memory run (median over `rounds`), for 1 and 1,000 actors. */
+  readonly memoryMessages: number;
 }
 
 /** The default plan: about a minute per contender pair on a 2-core machine. */
 export const fullPlan: BenchPlan = {
   rounds: 5, throughputN: 20_000, rpcSequentialN: 2_000, rpcConcurrentN: 20_000, inFlight: 50, warmupFraction: 0.25,
+  scaleSizes: [100, 1_000], floodMs: 3_000, memoryMessages: 100_000,
 };
 
 /** `--quick`: well under a minute in total. */
 export const quickPlan: BenchPlan = {
   rounds: 3, throughputN: 5_000, rpcSequentialN: 500, rpcConcurrentN: 5_000, inFlight: 50, warmupFraction: 0.2,
+  scaleSizes: [100, 1_000], floodMs: 1_000, memoryMessages: 20_000,
 };
 
 /** The three figures, in report order. */

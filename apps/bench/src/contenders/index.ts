@@ -1,5 +1,6 @@
 import type { ContenderFactory } from "../Contender.js";
 import { amqplibContender } from "./amqplib.js";
+import { postageContender } from "./postage.js";
 import { rabbitmqClientContender } from "./rabbitmqClient.js";
 
 /**
@@ -7,4 +8,4 @@ import { rabbitmqClientContender } from "./rabbitmqClient.js";
  * To add one (Postage, say), write `contenders/postage.ts` exporting a ContenderFactory with key
  * "postage" and append it here.
  */
-export const contenders: readonly ContenderFactory[] = [rabbitmqClientContender, amqplibContender];
+export const contenders: readonly ContenderFactory[] = [rabbitmqClientContender, amqplibContender, postageContender];
