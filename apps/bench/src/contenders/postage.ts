@@ -113,7 +113,7 @@ class PostageContender implements Contender {
 }
 
 /** Resolves once the processor consumes (its queue declared and bound); rejects if it failed to start. */
-export async function waitRunning(processor: MessageProcessor, timeoutMs = 30_000): Promise<void> {
+export async function waitRunning(processor: Pick<MessageProcessor, "id" | "state" | "lastError">, timeoutMs = 30_000): Promise<void> {
   const deadline = performance.now() + timeoutMs;
   while (processor.state !== "running") {
     if (processor.state === "failed" || processor.state === "stopped") throw new Error(`processor ${processor.id} ${processor.state}: ${processor.lastError ?? "no error recorded"}`);
