@@ -336,7 +336,9 @@ export class MessageProcessor implements ProcessorHandle {
 
   /** @internal Asks the actor to drain and stop (scheduler shutdown). */
   shutdown(): void {
-    this.machine?.send({ type: "shutdown" });
+    // An actor that already stopped (quit) has nothing to drain; XState would warn about the event.
+    if (this.machine?.getSnapshot().status !== "active") return;
+    this.machine.send({ type: "shutdown" });
   }
 
   /** @internal Closes the processor's own producer, if it made one. */

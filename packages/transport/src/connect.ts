@@ -18,19 +18,25 @@ export interface ConnectOptions extends ConnectionOptions {
   env?: Environment;
   /** Use this driver instead of choosing one from the URL (never shared; closed with the broker). */
   driver?: BrokerDriver;
+  /**
+   * RabbitMQ: deadline of one publish, retries through reconnects included, in ms; past it the
+   * publish rejects with a `TIMEOUT` {@link TransportError} (it never hangs). `0`: no deadline.
+   * @default 30000
+   */
+  publishTimeout?: number;
 }
 
 const sharedConnections = new Map<string, SharedConnection>();
 
-function shareKey(settings: ConnectionSettings): string {
+function shareKey(settings: ConnectionSettings, publishTimeout: number | undefined): string {
   // The full settings (password included) tell connections apart; the key never leaves this map.
-  return JSON.stringify(settings);
+  return JSON.stringify([settings, publishTimeout]);
 }
 
-function createDriver(settings: ConnectionSettings, logger: DebugLogger): BrokerDriver {
+function createDriver(settings: ConnectionSettings, logger: DebugLogger, publishTimeout: number | undefined): BrokerDriver {
   if (settings.transport === "memory") return new MemoryDriver(getMemoryBroker(settings.name));
   // Debug lines come from this layer (decoded messages, on every driver), so the driver's own are off.
-  return new RabbitDriver({ ...settings, debug: false }, { log: logger });
+  return new RabbitDriver({ ...settings, debug: false }, { log: logger, ...(publishTimeout === undefined ? {} : { publishTimeout }) });
 }
 
 /**
@@ -51,15 +57,15 @@ function createDriver(settings: ConnectionSettings, logger: DebugLogger): Broker
  * await broker.close();
  */
 export function connect(options: ConnectOptions = {}): Broker {
-  const { shared = true, logger = (line: string) => console.debug(line), env, driver, ...connection } = options;
+  const { shared = true, logger = (line: string) => console.debug(line), env, driver, publishTimeout, ...connection } = options;
   const settings = resolveConnectionSettings(connection, env ?? process.env);
   const brokerOptions = { debug: settings.debug, logger };
   if (driver !== undefined) return new Broker(new SharedConnection(driver, () => undefined), brokerOptions);
-  if (!shared) return new Broker(new SharedConnection(createDriver(settings, logger), () => undefined), brokerOptions);
-  const key = shareKey(settings);
+  if (!shared) return new Broker(new SharedConnection(createDriver(settings, logger, publishTimeout), () => undefined), brokerOptions);
+  const key = shareKey(settings, publishTimeout);
   let connectionEntry = sharedConnections.get(key);
   if (connectionEntry === undefined) {
-    const created: SharedConnection = new SharedConnection(createDriver(settings, logger), () => {
+    const created: SharedConnection = new SharedConnection(createDriver(settings, logger, publishTimeout), () => {
       if (sharedConnections.get(key) === created) sharedConnections.delete(key);
     });
     connectionEntry = created;

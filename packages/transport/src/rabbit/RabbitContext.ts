@@ -13,6 +13,8 @@ export interface RabbitContext {
   report(error: TransportError): void;
   /** Attempts per publish when the connection drops mid-publish. */
   readonly maxPublishAttempts: number;
+  /** Deadline of one publish, retries included, in ms (0: none). */
+  readonly publishTimeout: number;
   /**
    * Runs `fn` on a fresh channel closed afterwards: AMQP closes a channel on any declare error, so
    * declarations never share a channel. Errors are mapped with `context`.

@@ -40,7 +40,7 @@ export interface RabbitDriverOptions {
   connectionTimeout?: number;
   /** How long an operation waits for the connection to come back before failing with `TIMEOUT`, in ms. @default 20000 */
   acquireTimeout?: number;
-  /** Attempts per publish when the connection drops before the broker confirmed. @default 3 */
+  /** Attempts per publish when the connection drops before the broker confirmed. @default 10 */
   maxPublishAttempts?: number;
   /**
    * Long-lived channels (consumers, publishers, reply channels) per connection. When every
@@ -49,6 +49,13 @@ export interface RabbitDriverOptions {
    * default) allows. The room left is for short-lived declaration channels. @default 1000
    */
   channelsPerConnection?: number;
+  /**
+   * Deadline of one publish, retries included, in ms. A publish made while the broker is
+   * unreachable waits for the connection to come back and is retried; past the deadline it
+   * rejects with `TIMEOUT` instead of waiting any longer. `0` disables the deadline (the
+   * acquire timeout still bounds each attempt). @default 30000
+   */
+  publishTimeout?: number;
 }
 
 const DEFAULT_READY_TIMEOUT_MS = 10_000;
@@ -122,7 +129,9 @@ export class RabbitDriver implements BrokerDriver {
       debug: settings.debug,
       log,
       report: onError,
-      maxPublishAttempts: options.maxPublishAttempts ?? 3,
+      // Several drops in a row (a cluster failing over) must not exhaust a publish's attempts: the deadline is the real bound.
+      maxPublishAttempts: options.maxPublishAttempts ?? 10,
+      publishTimeout: options.publishTimeout ?? 30_000,
       withChannel: (context, fn) => this.withChannel(context, fn),
     };
     this.pool = new ConnectionPool(this.context, options.channelsPerConnection ?? 1_000, () => {

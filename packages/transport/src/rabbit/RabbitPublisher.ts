@@ -48,6 +48,7 @@ export class RabbitPublisher implements DriverPublisher {
         returns: this.returns,
         vhost: this.context.vhost,
         maxAttempts: this.context.maxPublishAttempts,
+        timeoutMs: this.context.publishTimeout,
         isClosed: () => this.closing !== undefined,
       },
       envelope,

@@ -51,6 +51,7 @@ export class RabbitReplyChannel implements DriverReplyChannel {
         returns: this.returns,
         vhost: this.context.vhost,
         maxAttempts: this.context.maxPublishAttempts,
+        timeoutMs: this.context.publishTimeout,
         isClosed: () => this.closing !== undefined,
       },
       envelope,

@@ -12,16 +12,29 @@ export interface PublishTarget {
   vhost: string;
   /** Attempts when the channel or connection drops mid-publish. */
   maxAttempts: number;
+  /**
+   * Time allowed for the whole publish, retries included, in ms: past it the publish rejects with
+   * `TIMEOUT` even while a send is still waiting for the connection to come back (so a publish
+   * never hangs through an outage). `0` or less: no deadline (the acquire timeout still applies).
+   */
+  timeoutMs: number;
   isClosed(): boolean;
 }
+
+/** Failures that a later attempt on a new connection can cure (the connection dropped, or it did not come back in time yet). */
+const RETRYABLE = new Set(["CONNECTION_LOST", "TIMEOUT"]);
 
 /**
  * Publishes one message, retrying when the channel or the connection was lost before the broker
  * confirmed it (the message may then arrive twice: consumers recognise duplicates by message id),
  * and rejecting with `UNROUTABLE` when a confirmed mandatory message was returned.
  *
+ * While the broker is unreachable, an attempt waits for the connection to come back; attempts go on
+ * until `maxAttempts` or the `timeoutMs` deadline, whichever comes first. The promise always
+ * settles: at the latest at the deadline, with a `TIMEOUT` error naming the last failure.
+ *
  * @throws {TransportError} `EXCHANGE_NOT_FOUND`, `UNROUTABLE`, `PUBLISH_FAILED`, `CONNECTION_LOST`,
- *   `TIMEOUT` (no connection within the acquire timeout), `CLOSED`.
+ *   `TIMEOUT` (not confirmed within the deadline, or no connection within the acquire timeout), `CLOSED`.
  */
 export async function publishConfirmed(target: PublishTarget, envelope: Envelope, body: Buffer): Promise<void> {
   const exchange = envelope.exchange ?? "";
@@ -32,13 +45,15 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
     vhost: target.vhost,
     operation: `publishing to exchange "${exchange}" with routing key "${routingKey}"`,
   };
+  const deadline = target.timeoutMs > 0 ? Date.now() + target.timeoutMs : Number.POSITIVE_INFINITY;
   for (let attempt = 1; ; attempt += 1) {
     if (target.isClosed()) throw new TransportError("CLOSED", `cannot publish to exchange "${exchange}": the publisher is closed`, { exchange, routingKey });
     try {
-      await target.send(envelope, body);
+      await withDeadline(target.send(envelope, body), deadline, target.timeoutMs, context);
     } catch (err) {
       const mapped = toTransportError(err, context);
-      if (mapped.code === "CONNECTION_LOST" && attempt < target.maxAttempts && !target.isClosed()) continue;
+      if (mapped.code === "TIMEOUT" && err instanceof DeadlineError) throw mapped;
+      if (RETRYABLE.has(mapped.code) && attempt < target.maxAttempts && Date.now() < deadline && !target.isClosed()) continue;
       throw mapped;
     }
     if (target.confirm && envelope.mandatory) {
@@ -53,4 +68,33 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
     }
     return;
   }
+}
+
+/** The publish deadline passed (a {@link TransportError} `TIMEOUT`). */
+class DeadlineError extends TransportError {}
+
+/**
+ * Races one send against the deadline. The send may still complete later (the broker may then
+ * store the message: a retry by the caller carries the same message id, so consumers can drop the
+ * duplicate); its late outcome is ignored.
+ */
+function withDeadline(send: Promise<void>, deadline: number, timeoutMs: number, context: { exchange: string; routingKey: string }): Promise<void> {
+  if (deadline === Number.POSITIVE_INFINITY) return send;
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(
+      () =>
+        reject(
+          new DeadlineError(
+            "TIMEOUT",
+            `publishing to exchange "${context.exchange}" with routing key "${context.routingKey}" was not confirmed within ${timeoutMs} ms (the broker is unreachable or not answering); it may still arrive, under the same message id`,
+            { exchange: context.exchange, routingKey: context.routingKey },
+          ),
+        ),
+      Math.max(0, deadline - Date.now()),
+    );
+  });
+  // The losing send's rejection is deliberately ignored: the caller already got the deadline error.
+  send.catch(() => undefined);
+  return Promise.race([send, expired]).finally(() => clearTimeout(timer));
 }

@@ -1,0 +1,160 @@
+import { defineExchange, Fingerprint } from "@postage/core";
+import { type Broker, connect, createProducer, RabbitDriver, resolveConnectionSettings, type TransportError } from "@postage/transport";
+import { MessageProcessor, messageHandler, Scheduler } from "../../src/index.js";
+import { eventually, randomName, settlesWithin } from "./support.js";
+
+/** One row of the fault table. */
+export interface StreamReport {
+  scenario: string;
+  duplicatesSuppression: boolean;
+  sent: number;
+  confirmed: number;
+  /** Publishes that settled with an error (after the library's retries); never hung. */
+  failed: number;
+  receivedUnique: number;
+  /** Confirmed messages never received: must be 0. */
+  lost: number;
+  /** Handler calls beyond the first per message. */
+  duplicates: number;
+  /** Copies the processor suppressed by message id. */
+  suppressed: number;
+  /** Seconds from the broker being back to the first delivery after it (one per fault). */
+  recovery: number[];
+  seconds: number;
+  errorCodes: Record<string, number>;
+}
+
+/** What a fault does; resolves with the time (Date.now()) the broker was back. */
+export type Fault = () => Promise<number>;
+
+export interface StreamOptions {
+  url: string;
+  scenario: string;
+  count: number;
+  /** Faults run in turn once these fractions of the stream were confirmed. */
+  faults: ReadonlyArray<{ at: number; run: Fault }>;
+  duplicates: boolean;
+  /** Queue arguments (a quorum queue on the cluster). */
+  queueArguments?: Record<string, unknown>;
+  /** Publishes in flight at once. @default 200 */
+  window?: number;
+  /** Errors reported by the drivers (lost connection, failed acks...). */
+  onDriverError?: (error: TransportError) => void;
+}
+
+const PAD = "x".repeat(1_000);
+
+/** A driver with the default tuning whose background errors go to `onError` instead of the console. */
+export function quietBroker(url: string, onError: (error: TransportError) => void): Broker {
+  const settings = resolveConnectionSettings({ url }, {});
+  if (settings.transport !== "amqp") throw new Error("an amqp URL is needed");
+  return connect({ driver: new RabbitDriver(settings, { onError }) });
+}
+
+/**
+ * Streams `count` numbered persistent 1 KB commands from a producer (its own connection) to a
+ * MessageProcessor (another connection, durable queue) while `faults` hit the broker, and counts
+ * what arrived. Every publish promise must settle; every confirmed message must arrive.
+ */
+export async function runStream(options: StreamOptions): Promise<StreamReport> {
+  const started = Date.now();
+  const errorCodes: Record<string, number> = {};
+  const onDriverError = (error: TransportError): void => {
+    errorCodes[`driver:${error.code}`] = (errorCodes[`driver:${error.code}`] ?? 0) + 1;
+    options.onDriverError?.(error);
+  };
+  const exchange = defineExchange({ name: randomName("faults-ex"), type: "direct", durable: true });
+  const queue = randomName("faults-q");
+  const key = "work";
+  const consumerBroker = quietBroker(options.url, onDriverError);
+  const producerBroker = quietBroker(options.url, onDriverError);
+  const handled = new Map<number, number>();
+  const deliveryTimes: number[] = [];
+  const schedulerLog: string[] = [];
+
+  const processor = new MessageProcessor({
+    fingerprint: { name: "faults-receiver" },
+    bindings: [[exchange, [[{ name: queue, durable: true, ...(options.queueArguments ? { arguments: options.queueArguments } : {}) }, key]]]],
+    prefetch: 100,
+    duplicates: options.duplicates ? { windowMs: 600_000 } : false,
+    handlers: [
+      messageHandler("command", "work", (content) => {
+        const n = (content.parameters as { n: number }).n;
+        handled.set(n, (handled.get(n) ?? 0) + 1);
+        deliveryTimes.push(Date.now());
+      }),
+    ],
+  });
+  const scheduler = new Scheduler({ broker: consumerBroker, handleSignals: false, log: (line) => schedulerLog.push(line) });
+  scheduler.add(processor);
+  const running = scheduler.run();
+  await eventually(() => processor.state === "running", "the processor to run");
+
+  const producer = createProducer(producerBroker, { exchanges: [[exchange, key]], fingerprint: Fingerprint.collect({ name: "faults-sender" }) });
+  let sent = 0;
+  let next = 0;
+  const confirmed = new Set<number>();
+  const failed = new Map<number, string>();
+  const worker = async (): Promise<void> => {
+    while (next < options.count) {
+      const n = next;
+      next += 1;
+      sent += 1;
+      try {
+        await producer.command("work", { n, pad: PAD });
+        confirmed.add(n);
+      } catch (error) {
+        const code = (error as { code?: string }).code ?? "UNKNOWN";
+        failed.set(n, code);
+        errorCodes[`publish:${code}`] = (errorCodes[`publish:${code}`] ?? 0) + 1;
+      }
+    }
+  };
+  const backTimes: number[] = [];
+  const faulting = (async () => {
+    for (const fault of options.faults) {
+      await eventually(() => confirmed.size + failed.size >= fault.at * options.count, `${fault.at * 100}% of the stream`, 120_000);
+      backTimes.push(await fault.run());
+    }
+  })();
+  const publishing = Promise.all(Array.from({ length: options.window ?? 200 }, worker));
+  // "Never hangs": every publish settles (with success or a clear error) in bounded time.
+  await settlesWithin(publishing, 240_000, "the publishes");
+  await settlesWithin(faulting, 240_000, "the faults");
+  // Every confirmed message must arrive; give the consumer time to catch up after the last fault.
+  await eventually(() => [...confirmed].every((n) => handled.has(n)), "every confirmed message to be handled", 60_000).catch(() => undefined);
+  // Late redeliveries (duplicates) would come within a moment; let them in before counting.
+  await new Promise((resolve) => setTimeout(resolve, 500));
+
+  const suppressed = processor.counters.duplicates;
+  processor.quit();
+  await settlesWithin(running, 30_000, "the scheduler");
+  await producer.close();
+  await consumerBroker.driver.deleteQueue(queue).catch(() => undefined);
+  await consumerBroker.driver.deleteExchange(exchange.name).catch(() => undefined);
+  await producerBroker.close();
+  await consumerBroker.close();
+
+  let lost = 0;
+  for (const n of confirmed) if (!handled.has(n)) lost += 1;
+  let duplicates = 0;
+  for (const times of handled.values()) duplicates += times - 1;
+  const recovery = backTimes.map((back) => {
+    const first = deliveryTimes.find((t) => t >= back);
+    return first === undefined ? Number.NaN : (first - back) / 1000;
+  });
+  return {
+    scenario: options.scenario,
+    duplicatesSuppression: options.duplicates,
+    sent,
+    confirmed: confirmed.size,
+    failed: failed.size,
+    receivedUnique: handled.size,
+    lost,
+    duplicates,
+    suppressed,
+    recovery,
+    seconds: (Date.now() - started) / 1000,
+    errorCodes,
+  };
+}

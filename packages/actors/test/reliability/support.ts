@@ -1,0 +1,55 @@
+import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { fileURLToPath } from "node:url";
+
+/** The repository root (this file is packages/actors/test/reliability/support.ts). */
+export const REPO_ROOT = fileURLToPath(new URL("../../../../", import.meta.url));
+const RABBIT_SH = `${REPO_ROOT}scripts/rabbit.sh`;
+
+/** The main broker (never stopped by these suites). */
+export const MAIN_URL = process.env.POSTAGE_TEST_RABBIT_URL ?? "amqp://guest:guest@127.0.0.1:5672";
+/** The disposable fault node started by `scripts/rabbit.sh fault-start`. */
+export const FAULT_URL = "amqp://guest:guest@127.0.0.1:5673";
+/** The three cluster nodes started by `scripts/rabbit.sh cluster-start`. */
+export const CLUSTER_URL = "amqp://guest:guest@127.0.0.1:5674,127.0.0.1:5675,127.0.0.1:5676";
+
+/** A random name, so suites never collide on a shared broker. */
+export function randomName(prefix: string): string {
+  return `test.reliability.${prefix}.${randomBytes(4).toString("hex")}`;
+}
+
+/** Runs `scripts/rabbit.sh <args>`; resolves with its stderr log, rejects with it on failure. */
+export function rabbitSh(...args: string[]): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(RABBIT_SH, args, { timeout: 180_000 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`scripts/rabbit.sh ${args.join(" ")} failed: ${error.message}\n${stdout}${stderr}`));
+      else resolve(`${stdout}${stderr}`);
+    });
+  });
+}
+
+/** Polls `check` until it holds; throws naming `what` after `timeout` ms. */
+export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeout = 30_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Rejects with a clear message when `promise` has not settled within `ms`: "never hangs" checks. */
+export function settlesWithin<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not settle within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Formats rows as a Markdown table (the suites print them; the README quotes them). */
+export function markdownTable(header: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>): string {
+  const line = (cells: ReadonlyArray<string | number>): string => `| ${cells.join(" | ")} |`;
+  return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
