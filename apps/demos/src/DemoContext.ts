@@ -12,12 +12,15 @@ export interface DemoContext {
   out: Printer;
 }
 
+/** What {@link whenRunning} looks at: any processor or application. */
+export type Startable = Pick<MessageProcessor, "state" | "fingerprint" | "lastError">;
+
 /**
  * Resolves once every actor consumes (its queues are declared and bound), so a sender started
  * after this cannot miss them.
  * @throws {Error} when an actor failed to start (a missing exchange, a refused login...) or after `timeout` ms.
  */
-export async function whenRunning(actors: readonly MessageProcessor[], timeout = 15_000): Promise<void> {
+export async function whenRunning(actors: readonly Startable[], timeout = 15_000): Promise<void> {
   const deadline = Date.now() + timeout;
   for (;;) {
     const failed = actors.find((actor) => actor.state === "failed" || actor.state === "stopped");

@@ -1,10 +1,10 @@
 // `npm run demo` — the tour; `npm run demo -- <demo> <receive|send|quit>` — one side of a demo.
 import { parseArgs } from "node:util";
-import { type MessageProcessor, Scheduler } from "@postage/actors";
+import { Scheduler } from "@postage/actors";
 import { connect, redactUrl, TransportError } from "@postage/transport";
 import { receiveAdvancedEcho, sendAdvancedEcho } from "./advancedEcho.js";
 import { receiveBasicEcho, sendBasicEcho } from "./basicEcho.js";
-import { type DemoContext, whenRunning } from "./DemoContext.js";
+import { type DemoContext, type Startable, whenRunning } from "./DemoContext.js";
 import { quitGenericApps, receiveGenericApps, sendGenericApps } from "./genericApp.js";
 import { Printer } from "./Printer.js";
 import { receiveRpcEcho, sendRpcEcho } from "./rpcEcho.js";
@@ -88,7 +88,7 @@ async function main(): Promise<number> {
 }
 
 async function receive(ctx: DemoContext, demo: Demo, url: string): Promise<number> {
-  let actors: MessageProcessor[];
+  let actors: Startable[];
   if (demo === "generic-app") {
     actors = await receiveGenericApps(ctx);
   } else {

@@ -49,7 +49,7 @@ export async function runTour(options: TourOptions = {}): Promise<void> {
   let inspector: InspectorServer | undefined;
   const source = createInProcessSource((listener) => scheduler.inspect(listener), { description: "the tour" });
   const pause = (): Promise<void> => new Promise((resolve) => setTimeout(resolve, options.pauseMs ?? (options.inspect ? 1_500 : 0)));
-  const stopped = async (actors: MessageProcessor[]): Promise<void> => {
+  const stopped = async (actors: ReadonlyArray<Pick<MessageProcessor, "whenDone">>): Promise<void> => {
     await Promise.all(actors.map((actor) => actor.whenDone()));
   };
   const received = (who: string, text: string) => (line: { who: string; arrow: string; text: string }) => line.who.startsWith(who) && line.arrow === "<-" && line.text.includes(text);

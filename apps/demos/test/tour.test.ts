@@ -1,0 +1,39 @@
+// `npm run demo`: the tour, as a new user runs it (no broker settings: the in-memory broker).
+import { beforeAll, describe, expect, it } from "vitest";
+import { demo, ensureBuilt } from "./processes.js";
+
+describe("the tour", () => {
+  beforeAll(() => ensureBuilt());
+
+  it("runs every flow on the in-memory broker, prints who sent what to whom, and exits 0", async () => {
+    const tour = demo([], {});
+    const code = await tour.exited;
+    expect(code, tour.output).toBe(0);
+    const out = tour.stdout;
+    expect(out).toContain("Postage tour on memory://tour");
+    for (const section of ["1. Basic echo", "2. Advanced echo", "3. RPC echo", "4. GenericApplications"]) expect(out).toContain(section);
+    expect(out).toMatch(/echo_send\s+->\s+echo-exchange\/echo-rk\s+command echo "A test message"/);
+    expect(out).toMatch(/echo_receive\s+<-\s+"A test message"/);
+    // Round robin splits the four messages two and two; the fan-out one reaches both receivers.
+    expect(out).toMatch(/round robin: receiver 1 got 2, receiver 2 got 2 of 4/);
+    expect(out.match(/echo_receive\[[12]\]\s+<-\s+"A fanout test message"/g)).toHaveLength(2);
+    expect(out).toMatch(/echo_send\s+<-\s+success "RPC message received"/);
+    expect(out).toMatch(/->\s+monitor\s+every monitor\n\s+<-\s+2 replies: monitor\(.{6}\), monitor\(.{6}\)/);
+    expect(out).toMatch(/->\s+monitor\/rr\s+one monitor, round robin\n\s+<-\s+1 reply: monitor/);
+    expect(out).toMatch(/all 3 applications stopped/);
+    expect(out).toMatch(/Done: 4 flows in \d+\.\d s\./);
+    expect(tour.stderr).toBe("");
+  });
+
+  it("explains itself with --help", async () => {
+    const help = demo(["--help"], {});
+    expect(await help.exited).toBe(0);
+    expect(help.stdout).toContain("npm run demo -- <demo> receive");
+  });
+
+  it("refuses an unknown demo with exit 2", async () => {
+    const wrong = demo(["echo", "receive"], {});
+    expect(await wrong.exited).toBe(2);
+    expect(wrong.stderr).toContain("unknown demo or role");
+  });
+});
