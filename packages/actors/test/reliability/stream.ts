@@ -20,6 +20,12 @@ export interface StreamReport {
   suppressed: number;
   /** Seconds from the broker being back to the first delivery after it (one per fault). */
   recovery: number[];
+  /** Messages handled by each worker (several on a cluster), duplicates included. */
+  perWorker: number[];
+  /** Per worker: deliveries after the last fault ended (> 0: it consumes again, reconnected if it had to). */
+  workerAfterFault: number[];
+  /** Per worker: the longest pause between two deliveries from the first fault's start on, in seconds. */
+  workerMaxGap: number[];
   seconds: number;
   errorCodes: Record<string, number>;
 }
@@ -28,7 +34,10 @@ export interface StreamReport {
 export type Fault = () => Promise<number>;
 
 export interface StreamOptions {
+  /** The producer's broker URL. */
   url: string;
+  /** One worker (a MessageProcessor on its own connection) per URL, all on the same queue. @default [url] */
+  workerUrls?: string[];
   scenario: string;
   count: number;
   /** Faults run in turn once these fractions of the stream were confirmed. */
@@ -36,6 +45,8 @@ export interface StreamOptions {
   duplicates: boolean;
   /** Queue arguments (a quorum queue on the cluster). */
   queueArguments?: Record<string, unknown>;
+  /** Paces the producer (messages per second), so that the stream outlasts a slow fault. @default full speed */
+  ratePerSecond?: number;
   /** Publishes in flight at once. @default 200 */
   window?: number;
   /** Errors reported by the drivers (lost connection, failed acks...). */
@@ -66,14 +77,17 @@ export async function runStream(options: StreamOptions): Promise<StreamReport> {
   const exchange = defineExchange({ name: randomName("faults-ex"), type: "direct", durable: true });
   const queue = randomName("faults-q");
   const key = "work";
-  const consumerBroker = quietBroker(options.url, onDriverError);
+  const workerUrls = options.workerUrls ?? [options.url];
   const producerBroker = quietBroker(options.url, onDriverError);
   const handled = new Map<number, number>();
   const deliveryTimes: number[] = [];
+  const workerTimes: number[][] = workerUrls.map(() => []);
   const schedulerLog: string[] = [];
 
-  const processor = new MessageProcessor({
-    fingerprint: { name: "faults-receiver" },
+  const workers = workerUrls.map((workerUrl, index) => {
+    const broker = quietBroker(workerUrl, onDriverError);
+    const processor = new MessageProcessor({
+    fingerprint: { name: `faults-receiver-${index}` },
     bindings: [[exchange, [[{ name: queue, durable: true, ...(options.queueArguments ? { arguments: options.queueArguments } : {}) }, key]]]],
     prefetch: 100,
     duplicates: options.duplicates ? { windowMs: 600_000 } : false,
@@ -81,14 +95,17 @@ export async function runStream(options: StreamOptions): Promise<StreamReport> {
       messageHandler("command", "work", (content) => {
         const n = (content.parameters as { n: number }).n;
         handled.set(n, (handled.get(n) ?? 0) + 1);
-        deliveryTimes.push(Date.now());
+        const now = Date.now();
+        deliveryTimes.push(now);
+        workerTimes[index]?.push(now);
       }),
     ],
+    });
+    const scheduler = new Scheduler({ broker, handleSignals: false, log: (line) => schedulerLog.push(line) });
+    scheduler.add(processor);
+    return { broker, processor, running: scheduler.run() };
   });
-  const scheduler = new Scheduler({ broker: consumerBroker, handleSignals: false, log: (line) => schedulerLog.push(line) });
-  scheduler.add(processor);
-  const running = scheduler.run();
-  await eventually(() => processor.state === "running", "the processor to run");
+  for (const { processor } of workers) await eventually(() => processor.state === "running", "the workers to run");
 
   const producer = createProducer(producerBroker, { exchanges: [[exchange, key]], fingerprint: Fingerprint.collect({ name: "faults-sender" }) });
   let sent = 0;
@@ -99,6 +116,10 @@ export async function runStream(options: StreamOptions): Promise<StreamReport> {
     while (next < options.count) {
       const n = next;
       next += 1;
+      if (options.ratePerSecond !== undefined) {
+        const due = streamStart + (n / options.ratePerSecond) * 1000;
+        if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
+      }
       sent += 1;
       try {
         await producer.command("work", { n, pad: PAD });
@@ -111,12 +132,16 @@ export async function runStream(options: StreamOptions): Promise<StreamReport> {
     }
   };
   const backTimes: number[] = [];
+  const faultSpans: Array<{ start: number; end: number }> = [];
   const faulting = (async () => {
     for (const fault of options.faults) {
       await eventually(() => confirmed.size + failed.size >= fault.at * options.count, `${fault.at * 100}% of the stream`, 120_000);
+      const start = Date.now();
       backTimes.push(await fault.run());
+      faultSpans.push({ start, end: Date.now() });
     }
   })();
+  const streamStart = Date.now();
   const publishing = Promise.all(Array.from({ length: options.window ?? 200 }, worker));
   // "Never hangs": every publish settles (with success or a clear error) in bounded time.
   await settlesWithin(publishing, 240_000, "the publishes");
@@ -126,14 +151,17 @@ export async function runStream(options: StreamOptions): Promise<StreamReport> {
   // Late redeliveries (duplicates) would come within a moment; let them in before counting.
   await new Promise((resolve) => setTimeout(resolve, 500));
 
-  const suppressed = processor.counters.duplicates;
-  processor.quit();
-  await settlesWithin(running, 30_000, "the scheduler");
+  let suppressed = 0;
+  for (const { processor } of workers) {
+    suppressed += processor.counters.duplicates;
+    processor.quit();
+  }
+  for (const { running } of workers) await settlesWithin(running, 30_000, "the schedulers");
   await producer.close();
-  await consumerBroker.driver.deleteQueue(queue).catch(() => undefined);
-  await consumerBroker.driver.deleteExchange(exchange.name).catch(() => undefined);
+  await producerBroker.driver.deleteQueue(queue).catch(() => undefined);
+  await producerBroker.driver.deleteExchange(exchange.name).catch(() => undefined);
   await producerBroker.close();
-  await consumerBroker.close();
+  for (const { broker } of workers) await broker.close();
 
   let lost = 0;
   for (const n of confirmed) if (!handled.has(n)) lost += 1;
@@ -154,6 +182,19 @@ export async function runStream(options: StreamOptions): Promise<StreamReport> {
     duplicates,
     suppressed,
     recovery,
+    perWorker: workerTimes.map((times) => times.length),
+    workerAfterFault: workerTimes.map((times) => times.filter((t) => t > (faultSpans.at(-1)?.end ?? started)).length),
+    workerMaxGap: workerTimes.map((times) => {
+      const from = faultSpans[0]?.start ?? started;
+      let gap = 0;
+      let previous = from;
+      for (const t of times) {
+        if (t < from) continue;
+        gap = Math.max(gap, t - previous);
+        previous = t;
+      }
+      return gap / 1000;
+    }),
     seconds: (Date.now() - started) / 1000,
     errorCodes,
   };
