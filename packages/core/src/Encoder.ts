@@ -1,3 +1,4 @@
+import { Buffer, isUtf8 } from "node:buffer";
 import { DecodeError } from "./errors.js";
 import type { MessageBody } from "./Message.js";
 
@@ -17,25 +18,20 @@ export interface Encoder {
   decode(bytes: Uint8Array): unknown;
 }
 
-const utf8 = new TextDecoder("utf-8", { fatal: true });
-const encoder = new TextEncoder();
-
 /** The default encoder: UTF-8 JSON, content type `application/json`, as Python Postage's `JsonEncoder`. */
 export class JsonEncoder implements Encoder {
   readonly contentType = "application/json";
 
   encode(body: MessageBody): Uint8Array {
-    return encoder.encode(JSON.stringify(body));
+    // Buffer.from is markedly faster than TextEncoder for the small bodies messages are.
+    return Buffer.from(JSON.stringify(body), "utf8");
   }
 
   /** @throws {DecodeError} `NOT_UTF8` or `NOT_JSON`. */
   decode(bytes: Uint8Array): unknown {
-    let text: string;
-    try {
-      text = utf8.decode(bytes);
-    } catch (error) {
-      throw new DecodeError("NOT_UTF8", "body is not valid UTF-8 text", { cause: error });
-    }
+    // isUtf8 + toString is several times faster than a fatal TextDecoder, and as strict.
+    if (!isUtf8(bytes)) throw new DecodeError("NOT_UTF8", "body is not valid UTF-8 text");
+    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
     try {
       // JSON.parse defines "__proto__" as an own property, so hostile keys cannot reach a prototype.
       return JSON.parse(text) as unknown;
