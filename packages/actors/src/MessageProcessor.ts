@@ -45,6 +45,11 @@ export interface MessageProcessorOptions<P extends ProcessorHandle = MessageProc
   handlers?: readonly HandlerDefinition<P>[];
   /** Deliveries in flight per queue: bounds the mailbox. @default 100 */
   prefetch?: number;
+  /**
+   * Largest body accepted, in bytes; bigger ones are dead-lettered (`TOO_LARGE`) without being
+   * decoded. @default 1 MiB (core's `DEFAULT_MAX_BODY_BYTES`)
+   */
+  maxBytes?: number;
   /** Options of the processor's own producer (default exchanges, builders). @default {} */
   producer?: Omit<ProducerOptions, "fingerprint">;
   /** Restart limits for failures outside handlers. */
@@ -432,7 +437,13 @@ export class MessageProcessor implements ProcessorHandle {
     const host = this.requireHost();
     const consumer = createConsumer(
       host.broker,
-      { bindings: [...this.allBindings()], prefetch: this.options.prefetch ?? 100, fingerprint: this.fingerprint, onError: (error) => host.report(this, error, "consumer error") },
+      {
+        bindings: [...this.allBindings()],
+        prefetch: this.options.prefetch ?? 100,
+        ...(this.options.maxBytes === undefined ? {} : { maxBytes: this.options.maxBytes }),
+        fingerprint: this.fingerprint,
+        onError: (error) => host.report(this, error, "consumer error"),
+      },
       (incoming) => this.enqueue(incoming),
     );
     this.consumer = consumer;
