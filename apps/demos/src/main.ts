@@ -17,6 +17,7 @@ const HELP = `Postage demos
   npm run demo                               the tour: every flow, in one process, on the in-memory broker
                                              (on RabbitMQ when POSTAGE_URL is set)
   npm run demo -- --inspect [--port 7373]    the tour, slower, with the live inspector (Ctrl-C to leave)
+                 [--pause ms]                pause between the tour's sections (default 1500 with --inspect)
   npm run demo -- <demo> receive             a receiver; it runs until it gets a quit command
   npm run demo -- <demo> send                the sender (advanced-echo: --count N round-robin messages)
   npm run demo -- <demo> quit                sends quit to the receiver(s)
@@ -38,6 +39,7 @@ async function main(): Promise<number> {
       inspect: { type: "boolean" },
       port: { type: "string" },
       count: { type: "string" },
+      pause: { type: "string" },
     },
   });
   if (values.help) {
@@ -47,9 +49,11 @@ async function main(): Promise<number> {
   const [demo, role] = positionals;
   if (demo === undefined || demo === "tour") {
     const port = values.port === undefined ? undefined : Number(values.port);
+    const pauseMs = values.pause === undefined ? undefined : Number(values.pause);
     await runTour({
       ...(values.inspect ? { inspect: true, keepInspector: untilInterrupted } : {}),
       ...(port !== undefined ? { port } : {}),
+      ...(pauseMs !== undefined ? { pauseMs } : {}),
     });
     return 0;
   }

@@ -25,6 +25,17 @@ describe("the tour", () => {
     expect(tour.stderr).toBe("");
   });
 
+  it("with --inspect, serves the live inspector during the tour and after it until Ctrl-C", async () => {
+    const tour = demo(["--inspect", "--port", "0", "--pause", "0"], {});
+    await tour.waitFor(/The inspector stays at (\S+)/);
+    const url = /The inspector stays at (\S+)/.exec(tour.stdout)?.[1] ?? "";
+    const snapshot = (await (await fetch(new URL("api/snapshot", url))).json()) as { components: Array<{ fingerprint: { name: string } }> };
+    const names = new Set(snapshot.components.map((c) => c.fingerprint.name));
+    expect([...names].sort()).toEqual(["echo_receive", "logger", "monitor"]);
+    tour.signal("SIGINT");
+    expect(await tour.exited, tour.output).toBe(0);
+  });
+
   it("explains itself with --help", async () => {
     const help = demo(["--help"], {});
     expect(await help.exited).toBe(0);
