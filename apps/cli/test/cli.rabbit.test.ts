@@ -164,6 +164,17 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("the postage command ag
     const page = await fetch(url);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("<html");
+    // The demo receivers publish their inspection events: their next heartbeat (every 2 s) shows them.
+    const ours = async (): Promise<string[]> => {
+      const snapshot = (await (await fetch(new URL("api/snapshot", url))).json()) as { components: Array<{ fingerprint: { name: string } }> };
+      return snapshot.components.map((c) => c.fingerprint.name).filter((name) => name.startsWith(apps.POSTAGE_DEMO_APP_PREFIX));
+    };
+    await until("the applications appear in the inspector", async () => {
+      if ((await ours()).length >= 3) return true;
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      return false;
+    });
+    expect((await ours()).sort()).toEqual([logger, monitor, monitor]);
     inspect.signal("SIGINT");
     expect(await inspect.exited, inspect.output).toBe(0);
   });
