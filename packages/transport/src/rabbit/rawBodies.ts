@@ -1,4 +1,5 @@
 import type { Channel, Connection } from "rabbitmq-client";
+import { countReturns } from "./returnsInFlight.js";
 
 /** Where the real content type of a message whose body we kept raw is parked. */
 const RAW_CONTENT_TYPE = Symbol("postage.rawContentType");
@@ -29,6 +30,7 @@ export function keepRawBodies(connection: Connection): void {
   connection.acquire = async (options?: { emitErrorsFromChannel?: boolean }): Promise<Channel> => {
     const channel = await acquire(options);
     patchChannel(channel);
+    countReturns(channel);
     return channel;
   };
 }
