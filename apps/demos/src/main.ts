@@ -7,7 +7,6 @@ import { receiveBasicEcho, sendBasicEcho } from "./basicEcho.js";
 import { type DemoContext, type Startable, whenRunning } from "./DemoContext.js";
 import { quitGenericApps, receiveGenericApps, sendGenericApps } from "./genericApp.js";
 import { Printer } from "./Printer.js";
-import { publishInspection } from "./publishInspection.js";
 import { receiveRpcEcho, sendRpcEcho } from "./rpcEcho.js";
 import { sendQuit } from "./quit.js";
 import { DEFAULT_DEMO_URL, demoNames, ECHO_FANOUT_KEY, ECHO_KEY } from "./settings.js";
@@ -64,7 +63,8 @@ async function main(): Promise<number> {
   }
   const url = process.env.POSTAGE_URL || DEFAULT_DEMO_URL;
   const broker = connect({ url, shared: false });
-  const scheduler = new Scheduler({ broker });
+  // Receivers publish inspection events, so that `postage inspect` shows them live.
+  const scheduler = new Scheduler({ broker, inspect: role === "receive" });
   const ctx: DemoContext = { broker, scheduler, names: demoNames(), out: new Printer() };
   try {
     await broker.ready({ timeout: 10_000 });
@@ -93,10 +93,6 @@ async function main(): Promise<number> {
 }
 
 async function receive(ctx: DemoContext, demo: Demo, url: string): Promise<number> {
-  // So that `postage inspect` shows this receiver live.
-  const stopPublishing = publishInspection(ctx.scheduler, ctx.broker, (error) =>
-    ctx.out.note(`inspection events are not published: ${error instanceof Error ? error.message : String(error)}`),
-  );
   let actors: Startable[];
   if (demo === "generic-app") {
     actors = await receiveGenericApps(ctx);
@@ -107,7 +103,6 @@ async function receive(ctx: DemoContext, demo: Demo, url: string): Promise<numbe
   }
   ctx.out.note(`${demo} receiver ready on ${url} (pid ${process.pid}); stop it with \`npm run demo -- ${demo} quit\` or Ctrl-C`);
   const result = await ctx.scheduler.run();
-  await stopPublishing();
   ctx.out.note(`${demo} receiver stopped (${result.reason})`);
   return result.failed.length === 0 ? 0 : 1;
 }
