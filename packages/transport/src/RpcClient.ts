@@ -200,7 +200,15 @@ export class RpcClient {
           return;
         }
         this.stats.retries += 1;
-        attempt().then(arm, (error: unknown) => call.reject(error));
+        attempt().then(arm, (error: unknown) => {
+          // A retry that finds no route (the server's queue is being re-declared after a broker
+          // restart) or loses the connection is an attempt without a reply, not the end of the call:
+          // the next attempt may succeed, and after the last one the call ends with a TimeoutError
+          // result. Only the first attempt's failure rejects (nobody was listening at all).
+          const code = (error as { code?: unknown } | null)?.code;
+          if (code === "UNROUTABLE" || code === "CONNECTION_LOST") arm();
+          else call.reject(error);
+        });
       }, options.timeout);
     };
     try {
