@@ -74,7 +74,7 @@ describe("credentials never appear in logs or errors (main broker, debug mode on
     expect(everything).toContain("***"); // the display URL, with the password masked
   });
 
-  it("a working connection in debug mode logs messages, never the password", async () => {
+  it("a working connection in debug mode logs messages, and objects can be logged, never showing the password", async () => {
     const output = await captureConsole(async () => {
       const broker = connect({ url: `amqp://${user}:${password}@127.0.0.1:5672/`, debug: true, shared: false });
       await broker.ready();
@@ -92,6 +92,8 @@ describe("credentials never appear in logs or errors (main broker, debug mode on
       const producer = createProducer(broker, { exchanges: [[exchange, "k"]], fingerprint: Fingerprint.collect({ name: "security-sender" }) });
       await producer.command("hello", "world");
       await eventually(() => seen.includes("world"), "the message");
+      // An application that logs its objects (a common debugging move) must not print the password either.
+      for (const object of [broker, broker.driver, scheduler, processor, producer]) console.log(inspect(object, { depth: 12 }));
       processor.quit();
       await settlesWithin(running, 20_000, "the scheduler");
       console.log(broker.url, inspect(producer.fingerprint));

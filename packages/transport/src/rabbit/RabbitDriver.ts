@@ -16,6 +16,7 @@ import type {
 import { type ErrorContext, TransportError, toTransportError } from "../errors.js";
 import { exchangeDeclareParams, RabbitConsumer } from "./RabbitConsumer.js";
 import type { RabbitContext } from "./RabbitContext.js";
+import { hideConnectionPassword, hidePassword } from "./hidePassword.js";
 import { RabbitPublisher } from "./RabbitPublisher.js";
 import { RabbitReplyChannel } from "./RabbitReplyChannel.js";
 import { coalesceWrites } from "./coalesceWrites.js";
@@ -96,7 +97,8 @@ export class RabbitDriver implements BrokerDriver {
   private connectionClosing: Promise<void> | undefined;
 
   constructor(settings: AmqpSettings, options: RabbitDriverOptions = {}) {
-    this.settings = settings;
+    // A copy whose password util.inspect / JSON.stringify do not show (see hidePassword).
+    this.settings = hidePassword({ ...settings });
     this.displayUrl = settings.displayUrl;
     const log = options.log ?? ((line: string) => console.debug(`[postage] ${line}`));
     const onError = options.onError ?? ((error: TransportError) => console.warn(`[postage] ${error.message}`));
@@ -119,7 +121,7 @@ export class RabbitDriver implements BrokerDriver {
         ? { hosts: settings.hosts.map((h) => `${h.host}:${h.port}`) }
         : { hostname: first?.host ?? "localhost", port: first?.port ?? 5672 }),
     };
-    this.connection = new Connection(clientOptions);
+    this.connection = hideConnectionPassword(new Connection(clientOptions));
     keepRawBodies(this.connection);
     coalesceWrites(this.connection);
 
@@ -135,7 +137,7 @@ export class RabbitDriver implements BrokerDriver {
       withChannel: (context, fn) => this.withChannel(context, fn),
     };
     this.pool = new ConnectionPool(this.context, options.channelsPerConnection ?? 1_000, () => {
-      const connection = new Connection(clientOptions);
+      const connection = hideConnectionPassword(new Connection(clientOptions));
       keepRawBodies(connection);
       coalesceWrites(connection);
       // Reconnects on its own like the first one; its errors have nobody to reject, only to report.
