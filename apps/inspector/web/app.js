@@ -58,6 +58,16 @@ function tone(stateName) {
   return "violet";
 }
 
+/** XState's internal event names (as the machine definitions label them): "done", not "xstate.done.actor.0.…". */
+function eventLabel(event) {
+  if (event === "xstate.init") return "start";
+  if (event.startsWith("xstate.done.")) return "done";
+  if (event.startsWith("xstate.error.")) return "error";
+  if (event.startsWith("xstate.after.")) return `after ${event.split(".")[2] ?? "delay"}`;
+  if (event === "") return "always";
+  return event;
+}
+
 function ago(ms) {
   const s = Math.max(0, Math.round(ms / 1000));
   if (s < 60) return `${s}s`;
@@ -231,7 +241,7 @@ function fillCard(card, c, now) {
   if (counters.invalid) counterItems.push(h("span", { class: "bad" }, "invalid ", h("b", {}, counters.invalid)));
 
   card.replaceChildren(
-    h("div", { class: "title" }, h("span", { class: "name", "data-role": "name" }, nameOf(c)), h("span", { class: "type" }, c.actorType || fp?.type || "")),
+    h("div", { class: "title" }, h("span", { class: "name", "data-role": "name", title: nameOf(c) }, nameOf(c)), h("span", { class: "type" }, c.actorType || fp?.type || "")),
     h("div", { class: "status-area" }, badge, statusLine),
     h("div", { class: "meta" }, fp ? `${fp.pid}@${fp.host}` : "not announced yet", h("span", { style: "color:var(--faint)" }, `  ·  id ${c.actorId}`)),
     h(
@@ -276,7 +286,7 @@ async function renderDetail() {
             "li",
             {},
             h("span", { class: "when" }, clock(t.at)),
-            h("span", { class: "event" }, t.event),
+            h("span", { class: "event", title: t.event }, eventLabel(t.event)),
             h("span", { class: "path" }, t.from, h("span", { class: "arrow" }, " → "), t.to),
           ),
         )

@@ -5,6 +5,9 @@ const SVG = "http://www.w3.org/2000/svg";
 const NODE_HEIGHT = 38;
 const NODE_PAD_X = 18;
 const INITIAL = "__initial__";
+const LABEL_LINE = 14;
+// Below this the labels are too small to read: the drawing scrolls instead.
+const MIN_SCALE = 0.7;
 
 /* global ELK */
 const elk = new ELK();
@@ -57,18 +60,24 @@ async function computeLayout(machine) {
     width: Math.max(84, textWidth(state, "600 14px system-ui, sans-serif") + NODE_PAD_X * 2 + (machine.finalStates.includes(state) ? 6 : 0)),
     height: NODE_HEIGHT,
   }));
-  const elkEdges = edges.map((edge, index) => {
-    const text = edge.events.join(", ");
-    return {
-      id: `e${index}`,
-      sources: [edge.from],
-      targets: [edge.to],
-      labels: [{ id: `l${index}`, text, width: textWidth(text, "12px system-ui, sans-serif") + 6, height: 15 }],
-    };
-  });
+  // One event a line: labels sit in layers of their own, so a long "a, b, c" widens the whole drawing.
+  const elkEdges = edges.map((edge, index) => ({
+    id: `e${index}`,
+    sources: [edge.from],
+    targets: [edge.to],
+    labels: [
+      {
+        id: `l${index}`,
+        text: edge.events.join("\n"),
+        width: Math.max(...edge.events.map((event) => textWidth(event, "12px system-ui, sans-serif"))) + 6,
+        height: LABEL_LINE * edge.events.length + 1,
+      },
+    ],
+  }));
   if (states.has(machine.initial)) {
-    children.push({ id: INITIAL, width: 12, height: 12 });
-    elkEdges.push({ id: "einitial", sources: [INITIAL], targets: [machine.initial] });
+    // First in model order, so the entry dot leads the drawing.
+    children.unshift({ id: INITIAL, width: 12, height: 12 });
+    elkEdges.unshift({ id: "einitial", sources: [INITIAL], targets: [machine.initial] });
   }
   const graph = await elk.layout({
     id: "root",
@@ -84,6 +93,8 @@ async function computeLayout(machine) {
       "elk.edgeLabels.placement": "CENTER",
       "elk.layered.nodePlacement.strategy": "BRANDES_KOEPF",
       "elk.layered.considerModelOrder.strategy": "NODES_AND_EDGES",
+      // States in the order the machine declares them (initial first): a lifecycle reads left to right.
+      "elk.layered.cycleBreaking.strategy": "MODEL_ORDER",
       "elk.padding": "[top=16,left=16,bottom=16,right=16]",
     },
     children,
@@ -125,9 +136,11 @@ export async function renderMachine(container, machine, current, lastTransition)
   const { graph, edges } = await layoutMachine(machine);
   const width = Math.ceil(graph.width);
   const height = Math.ceil(graph.height);
-  // Small machines are drawn a little larger to use the space; large ones shrink to fit (CSS max-*).
+  // Small machines are drawn a little larger to use the space; large ones shrink to fit, but not
+  // below a readable size: past that the drawing scrolls (and shows the current state).
   const box = container.getBoundingClientRect();
-  const scale = Math.max(1, Math.min(1.4, (box.width - 24) / width, (window.innerHeight * 0.52 - 24) / height));
+  const fit = Math.min((box.width - 24) / width, (window.innerHeight * 0.52 - 24) / height);
+  const scale = Math.max(MIN_SCALE, Math.min(1.4, fit));
   const svg = el("svg", { viewBox: `0 0 ${width} ${height}`, width: Math.round(width * scale), height: Math.round(height * scale), role: "img", "aria-label": `state machine ${machine.id}, current state ${current}` });
   el("title", {}, svg).textContent = `${machine.id}: ${current}`;
   const defs = el("defs", {}, svg);
@@ -150,7 +163,11 @@ export async function renderMachine(container, machine, current, lastTransition)
     for (const label of elkEdge.labels ?? []) {
       const labelGroup = el("g", { class: `edge${isLast ? " last" : ""}` }, labelLayer);
       el("rect", { class: "label-bg", x: label.x - 1, y: label.y, width: label.width + 2, height: label.height, rx: 3 }, labelGroup);
-      el("text", { x: label.x + label.width / 2, y: label.y + label.height / 2 }, labelGroup).textContent = label.text;
+      const lines = label.text.split("\n");
+      const text = el("text", { x: label.x + label.width / 2, y: label.y + LABEL_LINE / 2 + 0.5 }, labelGroup);
+      lines.forEach((line, i) => {
+        el("tspan", { x: label.x + label.width / 2, y: label.y + LABEL_LINE * i + LABEL_LINE / 2 + 0.5 }, text).textContent = line;
+      });
     }
   }
 
@@ -176,5 +193,9 @@ export async function renderMachine(container, machine, current, lastTransition)
   }
 
   container.replaceChildren(svg);
+  const currentNode = (graph.children ?? []).find((node) => node.id === current);
+  if (currentNode !== undefined && container.scrollWidth > container.clientWidth) {
+    container.scrollLeft = Math.max(0, (currentNode.x + currentNode.width / 2) * scale - container.clientWidth / 2);
+  }
   return svg;
 }
