@@ -122,6 +122,8 @@ describe("amqps:// against a TLS-only node with a CA made in the test (openssl)"
     await openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=some other CA", "-keyout", "other.key", "-out", "other.pem");
     ca = readFileSync(join(dir, "ca.pem"), "utf8");
     otherCa = readFileSync(join(dir, "other.pem"), "utf8");
+    // A TLS node left over by an interrupted run would hold the port with other certificates.
+    await rabbitSh("tls-stop");
     await rabbitSh("tls-start", String(PORT), join(dir, "ca.pem"), join(dir, "server.pem"), join(dir, "server.key"));
     startedHere = true;
   }, 120_000);
