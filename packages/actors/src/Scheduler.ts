@@ -5,6 +5,9 @@ import { InspectionPublisher, type InspectionPublishingOptions } from "./inspect
 import type { ActorHost, MessageProcessor } from "./MessageProcessor.js";
 import { replaceProcess } from "./replaceProcess.js";
 
+/** Turns that may start from microtasks before the scheduler waits for the event loop. */
+const MAX_MICROTASK_TURNS = 16;
+
 /** Options of a {@link Scheduler}. */
 export interface SchedulerOptions {
   /** The broker the actors use. @default connect(connection) — from POSTAGE_URL and friends; closed by the scheduler */
@@ -61,6 +64,11 @@ export class Scheduler implements ActorHost {
   private readonly actors = new Set<MessageProcessor>();
   private runQueue: MessageProcessor[] = [];
   private turnScheduled = false;
+  /** A turn is running: actors woken now join its next round instead of scheduling another turn. */
+  private inTurn = false;
+  /** Turns started from microtasks since the event loop last came round (bounded, see scheduleTurn). */
+  private microtaskTurns = 0;
+  private loopMarkScheduled = false;
   private readonly ownsBroker: boolean;
   private brokerHandle: Broker | undefined;
   private readonly options: SchedulerOptions;
@@ -194,11 +202,34 @@ export class Scheduler implements ActorHost {
     if (actor.queued) return;
     actor.queued = true;
     this.runQueue.push(actor);
-    if (!this.turnScheduled) {
-      this.turnScheduled = true;
+    this.scheduleTurn();
+  }
+
+  /**
+   * A turn after a quiet spell runs as soon as the current callback ends (a microtask), so a
+   * delivery does not wait a whole event-loop iteration; at most {@link MAX_MICROTASK_TURNS} run
+   * that way before the scheduler waits for the event loop (setImmediate), so I/O, timers and
+   * other work always get their turn too.
+   */
+  private scheduleTurn(): void {
+    if (this.turnScheduled || this.inTurn) return;
+    this.turnScheduled = true;
+    if (this.microtaskTurns < MAX_MICROTASK_TURNS) {
+      this.microtaskTurns += 1;
+      queueMicrotask(this.turn);
+      if (!this.loopMarkScheduled) {
+        this.loopMarkScheduled = true;
+        setImmediate(this.loopCameRound);
+      }
+    } else {
       setImmediate(this.turn);
     }
   }
+
+  private readonly loopCameRound = (): void => {
+    this.loopMarkScheduled = false;
+    this.microtaskTurns = 0;
+  };
 
   /** @internal */
   report(actor: MessageProcessor, error: unknown, what: string): void {
@@ -209,6 +240,7 @@ export class Scheduler implements ActorHost {
 
   private readonly turn = (): void => {
     this.turnScheduled = false;
+    this.inTurn = true;
     const deadline = performance.now() + (this.options.turnBudgetMs ?? 4);
     // Rounds: every actor with work gets one delivery per round, so none can starve another.
     while (this.runQueue.length > 0) {
@@ -223,7 +255,9 @@ export class Scheduler implements ActorHost {
       }
       if (performance.now() >= deadline) break;
     }
+    this.inTurn = false;
     if (this.runQueue.length > 0 && !this.turnScheduled) {
+      // A full turn: the rest waits for the event loop.
       this.turnScheduled = true;
       setImmediate(this.turn);
     }
