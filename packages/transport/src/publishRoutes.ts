@@ -1,3 +1,4 @@
+import type { ExchangeDefinition } from "@postage/core";
 import type { Broker } from "./Broker.js";
 import type { MessageProperties, PublishOptions } from "./driver/BrokerDriver.js";
 import type { ExchangeKeys } from "./routing.js";
@@ -21,16 +22,30 @@ export async function publishRoutes(
   options: PublishOptions,
   describe: () => string,
 ): Promise<void> {
-  await Promise.all(
-    routes.map(async ([exchange, routingKey]) => {
-      await broker.declareExchange(exchange);
-      try {
-        await target.publish(exchange.name, routingKey, body, properties, options);
-      } catch (error) {
-        broker.forgetExchange(exchange.name);
-        throw error;
-      }
-      broker.log(() => `[postage] sent ${describe()} -> ${exchange.name || "(default)"}/${routingKey} id=${properties.messageId ?? "-"}`);
-    }),
-  );
+  // The usual single route goes without Promise.all and its closures (this is the hot path).
+  if (routes.length === 1) {
+    const [exchange, routingKey] = routes[0]!;
+    return publishOne(broker, target, exchange, routingKey, body, properties, options, describe);
+  }
+  await Promise.all(routes.map(([exchange, routingKey]) => publishOne(broker, target, exchange, routingKey, body, properties, options, describe)));
+}
+
+async function publishOne(
+  broker: Broker,
+  target: PublishTarget,
+  exchange: ExchangeDefinition,
+  routingKey: string,
+  body: Uint8Array,
+  properties: MessageProperties,
+  options: PublishOptions,
+  describe: () => string,
+): Promise<void> {
+  await broker.declareExchange(exchange);
+  try {
+    await target.publish(exchange.name, routingKey, body, properties, options);
+  } catch (error) {
+    broker.forgetExchange(exchange.name);
+    throw error;
+  }
+  if (broker.debug) broker.log(`[postage] sent ${describe()} -> ${exchange.name || "(default)"}/${routingKey} id=${properties.messageId ?? "-"}`);
 }

@@ -50,6 +50,7 @@ export class RabbitPublisher implements DriverPublisher {
         maxAttempts: this.context.maxPublishAttempts,
         timeoutMs: this.context.publishTimeout,
         isClosed: () => this.closing !== undefined,
+        isConnected: () => this.context.connection.ready,
       },
       envelope,
       bytes,

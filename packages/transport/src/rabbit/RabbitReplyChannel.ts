@@ -53,6 +53,7 @@ export class RabbitReplyChannel implements DriverReplyChannel {
         maxAttempts: this.context.maxPublishAttempts,
         timeoutMs: this.context.publishTimeout,
         isClosed: () => this.closing !== undefined,
+        isConnected: () => this.context.connection.ready,
       },
       envelope,
       bytes,

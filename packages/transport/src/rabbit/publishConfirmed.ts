@@ -19,7 +19,12 @@ export interface PublishTarget {
    */
   timeoutMs: number;
   isClosed(): boolean;
+  /** Whether the connection is up now (a send started while it is down waits for a reconnect). */
+  isConnected(): boolean;
 }
+
+/** Pause before publishing again a message returned right after a reconnect. */
+const RETURN_RETRY_MS = 250;
 
 /** Failures that a later attempt on a new connection can cure (the connection dropped, or it did not come back in time yet). */
 const RETRYABLE = new Set(["CONNECTION_LOST", "TIMEOUT"]);
@@ -30,7 +35,9 @@ const RETRYABLE = new Set(["CONNECTION_LOST", "TIMEOUT"]);
  * and rejecting with `UNROUTABLE` when a confirmed mandatory message was returned.
  *
  * While the broker is unreachable, an attempt waits for the connection to come back; attempts go on
- * until `maxAttempts` or the `timeoutMs` deadline, whichever comes first. The promise always
+ * until `maxAttempts` or the `timeoutMs` deadline, whichever comes first. A message returned just
+ * after an outage (its receivers had not declared their queues again yet) is published again after
+ * a short pause, within the same limits. The promise always
  * settles: at the latest at the deadline, with a `TIMEOUT` error naming the last failure.
  *
  * @throws {TransportError} `EXCHANGE_NOT_FOUND`, `UNROUTABLE`, `PUBLISH_FAILED`, `CONNECTION_LOST`,
@@ -46,18 +53,29 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
     operation: `publishing to exchange "${exchange}" with routing key "${routingKey}"`,
   };
   const deadline = target.timeoutMs > 0 ? Date.now() + target.timeoutMs : Number.POSITIVE_INFINITY;
+  let lostConnection = false;
   for (let attempt = 1; ; attempt += 1) {
     if (target.isClosed()) throw new TransportError("CLOSED", `cannot publish to exchange "${exchange}": the publisher is closed`, { exchange, routingKey });
+    if (!target.isConnected()) lostConnection = true;
     try {
       await withDeadline(target.send(envelope, body), deadline, target.timeoutMs, context);
     } catch (err) {
       const mapped = toTransportError(err, context);
       if (mapped.code === "TIMEOUT" && err instanceof DeadlineError) throw mapped;
-      if (RETRYABLE.has(mapped.code) && attempt < target.maxAttempts && Date.now() < deadline && !target.isClosed()) continue;
+      if (RETRYABLE.has(mapped.code) && attempt < target.maxAttempts && Date.now() < deadline && !target.isClosed()) {
+        lostConnection = true;
+        continue;
+      }
       throw mapped;
     }
     if (target.confirm && envelope.mandatory) {
       const returned = await target.returns.wasReturned(envelope, body);
+      // Right after a reconnect the receivers may not have declared their queues again yet: a
+      // return then is part of the outage, so try again shortly, within the same deadline.
+      if (returned !== undefined && lostConnection && attempt < target.maxAttempts && Date.now() + RETURN_RETRY_MS < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, RETURN_RETRY_MS));
+        continue;
+      }
       if (returned !== undefined) {
         throw new TransportError(
           "UNROUTABLE",
@@ -73,17 +91,42 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
 /** The publish deadline passed (a {@link TransportError} `TIMEOUT`). */
 class DeadlineError extends TransportError {}
 
+/** A send waiting for its deadline. */
+interface Watch {
+  deadline: number;
+  expire: () => void;
+}
+
+/** How often pending sends are checked against their deadlines, in ms: deadlines are this precise. */
+const SWEEP_MS = 100;
+const watched = new Set<Watch>();
+let sweeper: NodeJS.Timeout | undefined;
+
+// One timer checks every pending send: a timer (and a Promise.race) per publish cost more than the publish itself.
+function sweep(): void {
+  const now = Date.now();
+  for (const watch of watched) {
+    if (watch.deadline > now) continue;
+    watched.delete(watch);
+    watch.expire();
+  }
+  if (watched.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
 /**
- * Races one send against the deadline. The send may still complete later (the broker may then
- * store the message: a retry by the caller carries the same message id, so consumers can drop the
- * duplicate); its late outcome is ignored.
+ * Races one send against the deadline (checked every {@link SWEEP_MS} ms). The send may still
+ * complete later (the broker may then store the message: a retry by the caller carries the same
+ * message id, so consumers can drop the duplicate); its late outcome is ignored.
  */
 function withDeadline(send: Promise<void>, deadline: number, timeoutMs: number, context: { exchange: string; routingKey: string }): Promise<void> {
   if (deadline === Number.POSITIVE_INFINITY) return send;
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(
-      () =>
+  return new Promise<void>((resolve, reject) => {
+    const watch: Watch = {
+      deadline,
+      expire: () =>
         reject(
           new DeadlineError(
             "TIMEOUT",
@@ -91,10 +134,21 @@ function withDeadline(send: Promise<void>, deadline: number, timeoutMs: number, 
             { exchange: context.exchange, routingKey: context.routingKey },
           ),
         ),
-      Math.max(0, deadline - Date.now()),
+    };
+    watched.add(watch);
+    if (sweeper === undefined) {
+      sweeper = setInterval(sweep, SWEEP_MS);
+      sweeper.unref();
+    }
+    send.then(
+      () => {
+        watched.delete(watch);
+        resolve();
+      },
+      (error: unknown) => {
+        watched.delete(watch);
+        reject(error);
+      },
     );
   });
-  // The losing send's rejection is deliberately ignored: the caller already got the deadline error.
-  send.catch(() => undefined);
-  return Promise.race([send, expired]).finally(() => clearTimeout(timer));
 }
