@@ -27,6 +27,8 @@ export type DebugLogger = (line: string) => void;
 export class SharedConnection {
   refs = 0;
   private readonly exchanges = new Map<string, Promise<void>>();
+  /** Exchanges whose declaration succeeded: publishes to them need not wait for anything. */
+  private readonly declared = new Set<string>();
 
   constructor(
     readonly driver: BrokerDriver,
@@ -41,7 +43,7 @@ export class SharedConnection {
     if (declared === undefined) {
       declared = this.driver.declareExchange(exchange);
       this.exchanges.set(exchange.name, declared);
-      declared.catch(() => {
+      declared.then(() => this.declared.add(exchange.name), () => {
         // The caller sees the rejection; here we only make the next attempt declare again.
         if (this.exchanges.get(exchange.name) === declared) this.exchanges.delete(exchange.name);
       });
@@ -49,9 +51,15 @@ export class SharedConnection {
     return declared;
   }
 
+  /** Whether `name` was declared successfully on this connection (and not forgotten since). */
+  isDeclared(name: string): boolean {
+    return name === "" || this.declared.has(name);
+  }
+
   /** Forgets that an exchange was declared (after a publish to it failed: it may have been deleted). */
   forgetExchange(name: string): void {
     this.exchanges.delete(name);
+    this.declared.delete(name);
   }
 
   async release(): Promise<void> {
@@ -117,6 +125,11 @@ export class Broker {
   declareExchange(exchange: ExchangeDefinition): Promise<void> {
     this.assertOpen();
     return this.shared.declareExchange(exchange);
+  }
+
+  /** @internal Whether `name` is known to be declared on this connection (publishes then skip {@link declareExchange}). */
+  isExchangeDeclared(name: string): boolean {
+    return this.shared.isDeclared(name);
   }
 
   /** @internal Makes the next {@link declareExchange} of `name` declare again. */

@@ -40,7 +40,7 @@ async function publishOne(
   options: PublishOptions,
   describe: () => string,
 ): Promise<void> {
-  await broker.declareExchange(exchange);
+  if (!broker.isExchangeDeclared(exchange.name)) await broker.declareExchange(exchange);
   try {
     await target.publish(exchange.name, routingKey, body, properties, options);
   } catch (error) {

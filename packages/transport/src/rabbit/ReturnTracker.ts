@@ -27,8 +27,17 @@ export class ReturnTracker {
     this.returned.push({ message, at: Date.now() });
   }
 
+  /**
+   * Whether a return may concern a publish just confirmed. `false` (the common case: none arrived,
+   * none is on its way) means there is nothing to wait for.
+   */
+  mayHaveReturns(): boolean {
+    return this.returned.length > 0 || returnsMayBeInFlight();
+  }
+
   /** After a confirmed mandatory publish: the return for it, if the broker returned it. */
   async wasReturned(envelope: Envelope, body: Uint8Array): Promise<ReturnedMessage | undefined> {
+    if (!this.mayHaveReturns()) return undefined;
     // Two turns: the return's setImmediate may have been queued during the current check phase.
     await new Promise<void>((resolve) => setImmediate(resolve));
     await new Promise<void>((resolve) => setImmediate(resolve));

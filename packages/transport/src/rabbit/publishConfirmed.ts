@@ -68,7 +68,7 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
       }
       throw mapped;
     }
-    if (target.confirm && envelope.mandatory) {
+    if (target.confirm && envelope.mandatory && target.returns.mayHaveReturns()) {
       const returned = await target.returns.wasReturned(envelope, body);
       // Right after a reconnect the receivers may not have declared their queues again yet: a
       // return then is part of the outage, so try again shortly, within the same deadline.
