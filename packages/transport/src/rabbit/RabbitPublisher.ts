@@ -2,7 +2,7 @@ import type { Publisher, ReturnedMessage } from "rabbitmq-client";
 import type { DriverPublisher, MessageProperties, PublishOptions } from "../driver/BrokerDriver.js";
 import { TransportError } from "../errors.js";
 import { asBuffer, describeMessage, toEnvelope } from "./amqpMessages.js";
-import { publishConfirmed } from "./publishConfirmed.js";
+import { publishConfirmed, publishTarget, type PublishTarget } from "./publishConfirmed.js";
 import type { RabbitContext } from "./RabbitContext.js";
 import { ReturnTracker } from "./ReturnTracker.js";
 
@@ -16,6 +16,7 @@ import { ReturnTracker } from "./ReturnTracker.js";
 export class RabbitPublisher implements DriverPublisher {
   private readonly publisher: Publisher;
   private readonly returns: ReturnTracker;
+  private readonly target: PublishTarget;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -34,6 +35,7 @@ export class RabbitPublisher implements DriverPublisher {
       );
     };
     this.returns = new ReturnTracker(unclaimed);
+    this.target = publishTarget(context, this.returns, confirm, (env, buf) => this.publisher.send(env, buf), () => this.closing !== undefined);
     // Without confirms no publish waits for its return: report it at once.
     this.publisher.on("basic.return", (message) => (confirm ? this.returns.add(message) : unclaimed(message)));
   }
@@ -41,20 +43,7 @@ export class RabbitPublisher implements DriverPublisher {
   async publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void> {
     const envelope = toEnvelope(exchange, routingKey, properties, options?.mandatory ?? true);
     const bytes = asBuffer(body);
-    await publishConfirmed(
-      {
-        send: (env, buf) => this.publisher.send(env, buf),
-        confirm: this.confirm,
-        returns: this.returns,
-        vhost: this.context.vhost,
-        maxAttempts: this.context.maxPublishAttempts,
-        timeoutMs: this.context.publishTimeout,
-        isClosed: () => this.closing !== undefined,
-        isConnected: () => this.context.connection.ready,
-      },
-      envelope,
-      bytes,
-    );
+    await publishConfirmed(this.target, envelope, bytes);
     if (this.context.debug) this.context.log(`sent ${describeMessage(exchange, routingKey, bytes.byteLength, properties)}`);
   }
 

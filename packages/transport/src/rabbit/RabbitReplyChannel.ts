@@ -2,7 +2,7 @@ import type { Channel } from "rabbitmq-client";
 import type { Delivery, DriverReplyChannel, MessageProperties, PublishOptions } from "../driver/BrokerDriver.js";
 import { TransportError, toTransportError } from "../errors.js";
 import { asBuffer, describeMessage, toDelivery, toEnvelope } from "./amqpMessages.js";
-import { publishConfirmed } from "./publishConfirmed.js";
+import { publishConfirmed, publishTarget, type PublishTarget } from "./publishConfirmed.js";
 import type { RabbitContext } from "./RabbitContext.js";
 import { ReturnTracker } from "./ReturnTracker.js";
 
@@ -24,6 +24,7 @@ export class RabbitReplyChannel implements DriverReplyChannel {
   private channel: Channel | undefined;
   private opening: Promise<Channel> | undefined;
   private readonly returns: ReturnTracker;
+  private readonly target: PublishTarget;
   private closing: Promise<void> | undefined;
 
   constructor(
@@ -34,6 +35,7 @@ export class RabbitReplyChannel implements DriverReplyChannel {
     this.returns = new ReturnTracker((message) => {
       context.report(new TransportError("UNROUTABLE", `a request to exchange "${message.exchange}" with routing key "${message.routingKey}" was returned`, { exchange: message.exchange, routingKey: message.routingKey }));
     });
+    this.target = publishTarget(context, this.returns, true, async (env, buf) => (await this.current()).basicPublish(env, buf), () => this.closing !== undefined);
   }
 
   /** Opens the channel now (the driver awaits this before handing the channel out). */
@@ -44,20 +46,7 @@ export class RabbitReplyChannel implements DriverReplyChannel {
   async publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void> {
     const envelope = toEnvelope(exchange, routingKey, { ...properties, replyTo: DIRECT_REPLY_TO }, options?.mandatory ?? true);
     const bytes = asBuffer(body);
-    await publishConfirmed(
-      {
-        send: async (env, buf) => (await this.current()).basicPublish(env, buf),
-        confirm: true,
-        returns: this.returns,
-        vhost: this.context.vhost,
-        maxAttempts: this.context.maxPublishAttempts,
-        timeoutMs: this.context.publishTimeout,
-        isClosed: () => this.closing !== undefined,
-        isConnected: () => this.context.connection.ready,
-      },
-      envelope,
-      bytes,
-    );
+    await publishConfirmed(this.target, envelope, bytes);
     if (this.context.debug) this.context.log(`sent request ${describeMessage(exchange, routingKey, bytes.byteLength, properties)}`);
   }
 

@@ -1,5 +1,6 @@
 import type { Envelope } from "rabbitmq-client";
 import { TransportError, toTransportError } from "../errors.js";
+import type { RabbitContext } from "./RabbitContext.js";
 import type { ReturnTracker } from "./ReturnTracker.js";
 
 /** What {@link publishConfirmed} needs from its caller. */
@@ -21,6 +22,26 @@ export interface PublishTarget {
   isClosed(): boolean;
   /** Whether the connection is up now (a send started while it is down waits for a reconnect). */
   isConnected(): boolean;
+}
+
+/** The {@link PublishTarget} of a channel of `context`: built once per publisher, not per publish. */
+export function publishTarget(
+  context: RabbitContext,
+  returns: ReturnTracker,
+  confirm: boolean,
+  send: PublishTarget["send"],
+  isClosed: () => boolean,
+): PublishTarget {
+  return {
+    send,
+    confirm,
+    returns,
+    vhost: context.vhost,
+    maxAttempts: context.maxPublishAttempts,
+    timeoutMs: context.publishTimeout,
+    isClosed,
+    isConnected: () => context.connection.ready,
+  };
 }
 
 /** Pause before publishing again a message returned right after a reconnect. */
