@@ -269,18 +269,13 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
   const onDelivery = async (delivery: Delivery): Promise<Disposition> => {
     counters.received += 1;
     const properties = delivery.properties;
-    const outcome = decodeMessage(delivery.body, {
-      encoder,
-      ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
-      ...(properties.contentType !== undefined ? { contentType: properties.contentType } : {}),
-      ...(properties.contentEncoding !== undefined ? { contentEncoding: properties.contentEncoding } : {}),
-    });
+    const outcome = decodeMessage(delivery.body, { encoder, maxBytes: options.maxBytes, contentType: properties.contentType, contentEncoding: properties.contentEncoding });
     if (!outcome.ok) {
       counters.invalid += 1;
       return deadLetter(delivery, outcome.error.code, outcome.error.reason);
     }
     const { message, body } = outcome;
-    broker.log(() => `[postage] received ${message.type}/${message.name} from ${delivery.exchange || "(default)"}/${delivery.routingKey} id=${properties.messageId ?? "-"}`);
+    if (broker.debug) broker.log(`[postage] received ${message.type}/${message.name} from ${delivery.exchange || "(default)"}/${delivery.routingKey} id=${properties.messageId ?? "-"}`);
     const replyTo = properties.replyTo;
     const incoming: Incoming =
       replyTo !== undefined && replyTo !== ""

@@ -13,7 +13,7 @@ export interface PublishTarget {
  * (once per connection). A failed publish makes the exchange be declared again next time, since
  * the usual cause is an exchange deleted behind our back. @internal
  */
-export async function publishRoutes(
+export function publishRoutes(
   broker: Broker,
   target: PublishTarget,
   routes: ExchangeKeys,
@@ -27,7 +27,7 @@ export async function publishRoutes(
     const [exchange, routingKey] = routes[0]!;
     return publishOne(broker, target, exchange, routingKey, body, properties, options, describe);
   }
-  await Promise.all(routes.map(([exchange, routingKey]) => publishOne(broker, target, exchange, routingKey, body, properties, options, describe)));
+  return Promise.all(routes.map(([exchange, routingKey]) => publishOne(broker, target, exchange, routingKey, body, properties, options, describe))).then(() => undefined);
 }
 
 async function publishOne(
