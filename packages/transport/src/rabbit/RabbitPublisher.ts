@@ -40,11 +40,12 @@ export class RabbitPublisher implements DriverPublisher {
     this.publisher.on("basic.return", (message) => (confirm ? this.returns.add(message) : unclaimed(message)));
   }
 
-  async publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void> {
+  publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void> {
     const envelope = toEnvelope(exchange, routingKey, properties, options?.mandatory ?? true);
     const bytes = asBuffer(body);
-    await publishConfirmed(this.target, envelope, bytes);
-    if (this.context.debug) this.context.log(`sent ${describeMessage(exchange, routingKey, bytes.byteLength, properties)}`);
+    const published = publishConfirmed(this.target, envelope, bytes);
+    if (!this.context.debug) return published;
+    return published.then(() => this.context.log(`sent ${describeMessage(exchange, routingKey, bytes.byteLength, properties)}`));
   }
 
   close(): Promise<void> {
