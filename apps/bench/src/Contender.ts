@@ -32,9 +32,7 @@ export interface Contender {
    * delivered, decoded and acked.
    */
   throughput(n: number): Promise<RunResult>;
-  /** Makes `n` RPC calls one after another (each waits for the previous reply). */
-  rpcSequential(n: number): Promise<RunResult>;
-  /** Makes `n` RPC calls with `inFlight` calls outstanding at any time. */
+  /** Makes `n` RPC calls with `inFlight` calls outstanding at any time (1: one after another). */
   rpcConcurrent(n: number, inFlight: number): Promise<RunResult>;
   /** Closes consumers, publishers and connections in that order. Idempotent. */
   close(): Promise<void>;

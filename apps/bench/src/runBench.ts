@@ -91,7 +91,7 @@ export async function runBench(
       const n = (base: number) => Math.max(1, Math.round(base * scale));
       switch (figure) {
         case "throughput": return c.throughput(n(plan.throughputN));
-        case "rpcSequential": return c.rpcSequential(n(plan.rpcSequentialN));
+        case "rpcSequential": return c.rpcConcurrent(n(plan.rpcSequentialN), 1);
         case "rpcConcurrent": return c.rpcConcurrent(n(plan.rpcConcurrentN), plan.inFlight);
       }
     };

@@ -8,7 +8,8 @@ const factory = contenders.find((c) => c.key === key);
 if (!factory) throw new Error(`no contender ${key}`);
 const contender = await factory.open({ ...defaultSettings, url: process.env.AMQP_URL ?? defaultSettings.url });
 try {
-  const run = (count) => (figure === "rpcConcurrent" ? contender.rpcConcurrent(count, 50) : contender[figure](count));
+  const run = (count) =>
+  figure === "throughput" ? contender.throughput(count) : contender.rpcConcurrent(count, figure === "rpcConcurrent" ? 50 : 1);
   await run(Math.ceil(Number(n) / 5));
   const result = await run(Number(n));
   console.log(`${key} ${figure}: ${Math.round(result.count / result.seconds)}/s`);

@@ -51,19 +51,7 @@ export interface ComponentView {
 }
 
 /** One message event in the log. `seq` increases by one per entry, for ordering and de-duplication. */
-export interface MessageLogEntry {
-  seq: number;
-  actorId: string;
-  at: number;
-  direction: ActorMessageEvent["direction"];
-  messageType: string;
-  name: string;
-  category: string;
-  exchange: string;
-  routingKey: string;
-  messageId?: string;
-  reason?: string;
-}
+export type MessageLogEntry = Omit<ActorMessageEvent, "kind"> & { seq: number };
 
 /** Narrows {@link FleetModel.messages}. */
 export interface MessageFilter {

@@ -1,16 +1,8 @@
-import { defineExchange, type ExchangeDefinition } from "@postage/core";
-import { INSPECT_EXCHANGE, type InspectionEvent, type InspectionListener } from "@postage/actors";
+import type { ExchangeDefinition } from "@postage/core";
+import { inspectExchange, type InspectionEvent, type InspectionListener } from "@postage/actors";
 import { connect, type Broker, type ConnectOptions, type DriverConsumer } from "@postage/transport";
 import type { InspectionSource } from "./InspectionSource.js";
 import { parseInspectionEvent } from "./parseInspectionEvent.js";
-
-/**
- * The inspection exchange as the inspector declares it: topic, durable, not auto-deleted.
- * Publishers must declare it with the same settings (RabbitMQ refuses a re-declaration that differs).
- */
-export function inspectExchange(name: string = INSPECT_EXCHANGE): ExchangeDefinition {
-  return defineExchange({ name, type: "topic", durable: true, autoDelete: false });
-}
 
 /** Options of {@link createAmqpSource}. */
 export interface AmqpSourceOptions {
@@ -64,7 +56,8 @@ export interface AmqpInspectionSource extends InspectionSource {
 export function createAmqpSource(options: AmqpSourceOptions = {}): AmqpInspectionSource {
   const ownsBroker = options.broker === undefined;
   const broker = options.broker ?? connect({ ...options.connection });
-  const exchange = inspectExchange(options.exchange ?? INSPECT_EXCHANGE);
+  // Declared exactly as the actors declare it (RabbitMQ refuses a re-declaration that differs).
+  const exchange: ExchangeDefinition = options.exchange === undefined ? inspectExchange : { ...inspectExchange, name: options.exchange };
   const listeners = new Set<InspectionListener>();
   const counters = { received: 0, invalid: 0 };
   const decoder = new TextDecoder("utf-8", { fatal: true });

@@ -2,7 +2,7 @@ export { createInspectorServer, DEFAULT_INSPECTOR_PORT, type InspectorServer, ty
 export { createInProcessSource, type RegisterInspectionListener } from "./createInProcessSource.js";
 export type { InspectionSource, InspectionListener } from "./InspectionSource.js";
 export { InspectionHub } from "./InspectionHub.js";
-export { createAmqpSource, inspectExchange, type AmqpSourceOptions, type AmqpInspectionSource } from "./createAmqpSource.js";
+export { createAmqpSource, type AmqpSourceOptions, type AmqpInspectionSource } from "./createAmqpSource.js";
 export {
   FleetModel,
   componentName,

@@ -81,9 +81,6 @@ class PostageContender implements Contender {
     return { count: n, seconds: (performance.now() - t0) / 1000, latenciesMs: [] };
   }
 
-  rpcSequential(n: number): Promise<RunResult> {
-    return this.rpcConcurrent(n, 1);
-  }
 
   async rpcConcurrent(n: number, inFlight: number): Promise<RunResult> {
     const body = createBodyFactory(this.settings.bodyBytes);

@@ -80,9 +80,6 @@ class RabbitmqClientContender implements Contender {
     return { count: n, seconds: (performance.now() - t0) / 1000, latenciesMs: [] };
   }
 
-  rpcSequential(n: number): Promise<RunResult> {
-    return this.rpcConcurrent(n, 1);
-  }
 
   async rpcConcurrent(n: number, inFlight: number): Promise<RunResult> {
     const body = createBodyFactory(this.settings.bodyBytes);
