@@ -66,7 +66,7 @@ export class GenericApplication extends MessageProcessor {
 
   constructor(options: GenericApplicationOptions) {
     const fingerprint = options.fingerprint
-      ? new Fingerprint({ ...options.fingerprint.toDict(), name: options.name, instance: options.fingerprint.instance ?? Fingerprint.collect().instance })
+      ? new Fingerprint({ ...options.fingerprint.toDict(), name: options.name, instance: options.fingerprint.instance ?? Fingerprint.newInstanceId() })
       : Fingerprint.collect({ name: options.name, type: options.type ?? "application" });
     super({ ...options, fingerprint });
     this.exchange = options.exchange ?? genericApplicationExchange;

@@ -119,7 +119,7 @@ export class MessageProcessor implements ProcessorHandle {
     this.options = options;
     const fingerprint = options.fingerprint instanceof Fingerprint ? options.fingerprint : Fingerprint.collect({ type: "processor", ...options.fingerprint });
     this.fingerprint = fingerprint.toDict();
-    this.id = fingerprint.instance ?? Fingerprint.collect().instance!;
+    this.id = fingerprint.instance ?? Fingerprint.newInstanceId();
     this.fingerprint.instance = this.id;
     this.duplicates = options.duplicates ? new DuplicateFilter(options.duplicates) : undefined;
     if (options.defaultHandlers ?? true) {

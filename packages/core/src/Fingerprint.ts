@@ -88,8 +88,13 @@ export class Fingerprint {
       host: options.host ?? hostname(),
       user: options.user ?? currentUser(env),
       vhost: options.vhost ?? (env.POSTAGE_VHOST || "/"),
-      instance: options.instance ?? nanoid(12),
+      instance: options.instance ?? Fingerprint.newInstanceId(),
     });
+  }
+
+  /** A new random instance id (12 URL-safe characters), as {@link collect} gives. */
+  static newInstanceId(): string {
+    return nanoid(12);
   }
 
   /** Reads a fingerprint's dictionary form (e.g. from a message body); missing keys become empty. */
