@@ -37,7 +37,9 @@ export type TransportErrorCode =
   /** A delivery or reply handler threw; its message was dead-lettered (or the reply dropped). */
   | "HANDLER_FAILED"
   /** Any other error the broker reported. */
-  | "BROKER_ERROR";
+  | "BROKER_ERROR"
+  /** The installed rabbitmq-client is not the exact version (or shape) whose internals the driver patches: install the pinned one. */
+  | "UNSUPPORTED_CLIENT";
 
 /** Facts about what failed, kept on the error for programs (never a password). */
 export interface TransportErrorDetails {

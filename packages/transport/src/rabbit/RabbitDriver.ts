@@ -16,12 +16,11 @@ import type {
 import { type ErrorContext, TransportError, toTransportError } from "../errors.js";
 import { exchangeDeclareParams, RabbitConsumer } from "./RabbitConsumer.js";
 import type { RabbitContext } from "./RabbitContext.js";
-import { hideConnectionPassword, hidePassword } from "./hidePassword.js";
+import { type ConnectionPatches, type PatchStatus, patchConnection } from "./clientPatches.js";
+import { hidePassword } from "./hidePassword.js";
 import { RabbitPublisher } from "./RabbitPublisher.js";
 import { RabbitReplyChannel } from "./RabbitReplyChannel.js";
-import { coalesceWrites } from "./coalesceWrites.js";
 import { ConnectionPool } from "./ConnectionPool.js";
-import { keepRawBodies } from "./rawBodies.js";
 
 /** Tuning and hooks of a {@link RabbitDriver}. */
 export interface RabbitDriverOptions {
@@ -87,7 +86,12 @@ export class RabbitDriver implements BrokerDriver {
   private readonly publishers = new Set<DriverPublisher>();
   private readonly replyChannels = new Set<DriverReplyChannel>();
   private readonly consumers = new Set<DriverConsumer>();
+  private readonly patches: ConnectionPatches | undefined;
+  /** The patches of every connection, the driver's own first. */
+  private readonly allPatches: ConnectionPatches[] = [];
   private everConnected = false;
+  /** The patches were verified on the current connection (see {@link verifyPatches}). */
+  private verified = false;
   /** The first error before the first connection; {@link ready} reports it. */
   private firstFailure: TransportError | undefined;
   /** Set when {@link ready} gave up: every later call fails with it. */
@@ -121,9 +125,14 @@ export class RabbitDriver implements BrokerDriver {
         ? { hosts: settings.hosts.map((h) => `${h.host}:${h.port}`) }
         : { hostname: first?.host ?? "localhost", port: first?.port ?? 5672 }),
     };
-    this.connection = hideConnectionPassword(new Connection(clientOptions));
-    keepRawBodies(this.connection);
-    coalesceWrites(this.connection);
+    this.connection = new Connection(clientOptions);
+    let unpatchable: TransportError | undefined;
+    try {
+      this.patches = patchConnection(this.connection);
+      this.allPatches.push(this.patches);
+    } catch (err) {
+      unpatchable = toTransportError(err);
+    }
 
     this.context = {
       connection: this.connection,
@@ -137,9 +146,17 @@ export class RabbitDriver implements BrokerDriver {
       withChannel: (context, fn) => this.withChannel(context, fn),
     };
     this.pool = new ConnectionPool(this.context, options.channelsPerConnection ?? 1_000, () => {
-      const connection = hideConnectionPassword(new Connection(clientOptions));
-      keepRawBodies(connection);
-      coalesceWrites(connection);
+      const connection = new Connection(clientOptions);
+      let patches: ConnectionPatches;
+      try {
+        patches = patchConnection(connection);
+      } catch (err) {
+        // Not used: the consumer or publisher asking for it fails instead of running unpatched.
+        connection.close().catch((closeError: unknown) => onError(toTransportError(closeError)));
+        throw toTransportError(err);
+      }
+      this.allPatches.push(patches);
+      connection.on("connection", () => void this.verifyPatches(patches));
       // Reconnects on its own like the first one; its errors have nobody to reject, only to report.
       connection.on("error", (err: unknown) => onError(toTransportError(err, { hosts: settings.hosts, user: settings.user, vhost: settings.vhost, operation: "connecting (extra connection)" })));
       return { ...this.context, connection, withChannel: (context, fn) => this.withChannel(context, fn, connection) };
@@ -148,12 +165,14 @@ export class RabbitDriver implements BrokerDriver {
     // An unhandled "error" event would crash the process.
     this.connection.on("error", (err: unknown) => this.onConnectionError(err));
     this.connection.on("connection", () => this.onConnection());
+    // Fail closed: a client whose internals are not the ones the patches know is never used.
+    if (unpatchable !== undefined) onError(this.fail(unpatchable));
   }
 
   ready(options: { timeout?: number } = {}): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
     if (this.closing) return Promise.reject(this.closedError());
-    if (this.connection.ready) return Promise.resolve();
+    if (this.connection.ready && this.verified) return Promise.resolve();
     if (this.firstFailure && this.givesUp(this.firstFailure)) return Promise.reject(this.fail(this.firstFailure));
     const timeout = options.timeout ?? DEFAULT_READY_TIMEOUT_MS;
     return new Promise<void>((resolve, reject) => {
@@ -180,6 +199,11 @@ export class RabbitDriver implements BrokerDriver {
       }, timeout);
       this.readyWaiters.add(waiter);
     });
+  }
+
+  /** @internal What each connection's rabbitmq-client patches look like (see `clientPatches.ts`); for tests. */
+  patchStatus(): PatchStatus[] {
+    return this.allPatches.map((patches) => patches.status());
   }
 
   async declareExchange(exchange: ExchangeDefinition): Promise<void> {
@@ -305,7 +329,31 @@ export class RabbitDriver implements BrokerDriver {
     }
   }
 
+  /** Checks on a live connection that every patch took; fails the driver if one did not. */
+  private verifyPatches(patches: ConnectionPatches | undefined): Promise<boolean> {
+    if (patches === undefined) return Promise.resolve(false);
+    return patches.verify().then(
+      () => true,
+      (err: unknown) => {
+        const failure = this.fail(toTransportError(err));
+        this.context.report(failure);
+        for (const waiter of [...this.readyWaiters]) waiter.onFailure(failure);
+        return false;
+      },
+    );
+  }
+
   private onConnection(): void {
+    this.verified = false;
+    this.verifyPatches(this.patches)
+      .then((ok) => {
+        if (ok && !this.closing && !this.failed) this.onVerifiedConnection();
+      })
+      .catch((err: unknown) => this.context.report(toTransportError(err)));
+  }
+
+  private onVerifiedConnection(): void {
+    this.verified = true;
     const reconnected = this.everConnected;
     this.everConnected = true;
     this.firstFailure = undefined;

@@ -1,6 +1,6 @@
 import type { Envelope, ReturnedMessage } from "rabbitmq-client";
 import { bodyBytes } from "./rawBodies.js";
-import { returnsMayBeInFlight } from "./returnsInFlight.js";
+import { returnsMayBeInFlight } from "./clientPatches.js";
 
 /** Returned messages older than this were not awaited by anyone (a publish without confirms). */
 const STALE_MS = 5_000;
@@ -12,7 +12,7 @@ const MAX_KEPT = 1_000;
  * With publisher confirms, RabbitMQ sends the `basic.return` of an unroutable mandatory message
  * before its `basic.ack`. rabbitmq-client, however, emits the return from a `setImmediate` while it
  * resolves the confirm at once, so the publish resolves first. {@link wasReturned} answers at once
- * when no return arrived or is on its way (the usual case, see `returnsInFlight`); otherwise it waits
+ * when no return arrived or is on its way (the usual case, see `returnsMayBeInFlight` in `clientPatches.ts`); otherwise it waits
  * for the pending immediates to run, then looks for a return with the same exchange, routing key,
  * message id, correlation id and body.
  */

@@ -1,15 +1,16 @@
 import type { Socket } from "node:net";
-import type { Connection } from "rabbitmq-client";
 
 const PATCHED = Symbol("postage.coalescedWrites");
 
-interface ConnectionInternals {
-  _socket?: Socket & { [PATCHED]?: true };
+/** Whether {@link coalesceSocketWrites} was applied to `socket`. */
+export function isCoalescing(socket: Socket): boolean {
+  return (socket as Socket & { [PATCHED]?: true })[PATCHED] === true;
 }
 
 /**
- * Makes each socket of `connection` send everything written during one turn of the event loop
- * with a single system call, from the next `setImmediate`.
+ * Makes `socket` send everything written during one turn of the event loop with a single system
+ * call, from the next `setImmediate`. Idempotent. `clientPatches.ts` applies it to each socket of
+ * each rabbitmq-client connection (after every reconnect).
  *
  * rabbitmq-client writes every operation on its own: a publish (method, header and body frames)
  * is one `writev`, each ack one `write`. With `noDelay` each becomes a TCP segment, which costs
@@ -21,15 +22,10 @@ interface ConnectionInternals {
  * Only plain Buffer writes are held back; anything else (a callback, an encoding) and `end()`
  * flush what is held first, so bytes never change order. The library's own `cork()` (around a
  * publish's frames, and while the broker says connection.blocked) still applies: corking is
- * counted, so a flush into a blocked socket stays held until the broker unblocks it. Applied again to each new socket after a reconnect ("connection"
- * event); if a future rabbitmq-client no longer has `_socket`, nothing is patched.
+ * counted, so a flush into a blocked socket stays held until the broker unblocks it.
  */
-export function coalesceWrites(connection: Connection): void {
-  const patch = (): void => {
-    const socket = (connection as unknown as ConnectionInternals)._socket;
-    if (socket !== undefined && typeof socket.write === "function" && socket[PATCHED] !== true) patchSocket(socket);
-  };
-  connection.on("connection", patch);
+export function coalesceSocketWrites(socket: Socket): void {
+  if (!isCoalescing(socket)) patchSocket(socket);
 }
 
 function patchSocket(socket: Socket & { [PATCHED]?: true }): void {
