@@ -583,6 +583,43 @@ export function defineContractSuite(name: string, makeBroker: MakeBroker): void 
         expect(finished).toBe(1);
       });
 
+      it("a delivery's signal is aborted when its consumer closes, after the broker stopped sending to it", async () => {
+        const ex = exchange("direct");
+        const name = queue();
+        const seen: string[] = [];
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        const consumer = createConsumer(broker, { prefetch: 10, bindings: [[ex, [[name, "k"]]]] }, async ({ message, delivery }): Promise<HandlerOutcome> => {
+          seen.push(message.name);
+          if (message.name === "first") {
+            await gate;
+            return "ack";
+          }
+          // Held until given back: what an actor's mailbox does with deliveries it has not started.
+          const signal = delivery.signal;
+          if (signal === undefined) throw new Error("the driver gave no signal");
+          if (!signal.aborted) await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+          return "requeue";
+        });
+        await consumer.ready();
+        const producer = createProducer(broker, { commands: ["first", "second", "third"], exchanges: [[ex, "k"]] });
+        await producer.message.first();
+        await producer.message.second();
+        await producer.message.third();
+        await waitFor(() => seen.length === 3, "three deliveries");
+        const closing = consumer.close();
+        // The held deliveries were given back while "first" still runs: closing waits only for it.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        release();
+        await closing;
+        expect(seen).toEqual(["first", "second", "third"]);
+        const { consumer: next, received } = recorder(broker, [[ex, [[name, "k"]]]]);
+        await next.ready();
+        await waitFor(() => received.length === 2, "the two given back");
+        expect(names(received)).toEqual(["second", "third"]);
+        expect(received.every((incoming) => incoming.delivery.redelivered)).toBe(true);
+      });
+
       it("debug mode logs messages sent and received", async () => {
         const lines: string[] = [];
         const debugBroker = makeBroker({ debug: true, logger: (line) => lines.push(line) });

@@ -50,4 +50,38 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
       await broker.close();
     }
   });
+
+  it("aborts the signal of deliveries whose channel died, and consumes again without waiting for their handlers", async () => {
+    const connectionName = randomName("reconnect-signal");
+    const broker = connect({ url: RABBIT_URL, connectionName, shared: false, heartbeat: 0 });
+    const cleanup = new Cleanup();
+    try {
+      await broker.ready();
+      const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
+      const name = cleanup.queue(randomName("q"));
+      const deliveries: Array<{ n: unknown; redelivered: boolean }> = [];
+      let abandoned = 0;
+      const consumer = createConsumer(broker, { prefetch: 5, bindings: [[ex, [[{ name, durable: true }, "k"]]]] }, async ({ message, delivery }): Promise<HandlerOutcome> => {
+        deliveries.push({ n: (message as CommandMessage).parameters, redelivered: delivery.redelivered });
+        if (delivery.redelivered) return "ack";
+        // First deliveries wait for their channel to die (a handler far longer than the outage).
+        const signal = delivery.signal;
+        if (signal === undefined) throw new Error("no signal");
+        await new Promise((resolve) => signal.addEventListener("abort", resolve, { once: true }));
+        abandoned += 1;
+        return "ack";
+      });
+      await consumer.ready();
+      const producer = createProducer(broker, { exchanges: [[ex, "k"]], commands: ["n"] });
+      for (let n = 0; n < 3; n += 1) await producer.message.n(n);
+      await waitFor(() => deliveries.length === 3, "three deliveries");
+      expect(await forceCloseConnection(connectionName)).toBeGreaterThan(0);
+      await waitFor(() => abandoned === 3, "the three signals to abort");
+      await waitFor(() => deliveries.filter((d) => d.redelivered).length === 3, "the three redelivered on the new channel");
+      await consumer.close();
+    } finally {
+      await cleanup.run(broker);
+      await broker.close();
+    }
+  });
 });

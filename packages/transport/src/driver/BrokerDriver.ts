@@ -56,6 +56,15 @@ export interface Delivery {
   routingKey: string;
   redelivered: boolean;
   properties: MessageProperties;
+  /**
+   * Aborted once settling this delivery can no longer do what its handler decides: the channel it
+   * came on died (the broker redelivers it elsewhere or later), or its consumer is being closed
+   * (the broker has stopped sending to it and takes unsettled deliveries back). A delivery that
+   * waits to be handled should be given back unhandled once this is aborted. One signal is shared
+   * by every delivery of a channel, so watching it costs nothing per delivery.
+   * Absent when the driver cannot tell.
+   */
+  signal?: AbortSignal;
 }
 
 /**

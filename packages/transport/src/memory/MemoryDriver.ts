@@ -251,6 +251,8 @@ class MemoryConsumer implements DriverConsumer {
   private entry: QueueConsumer | undefined;
   private target: MemoryQueue | undefined;
   private closing: Promise<void> | undefined;
+  /** Aborted when the consumer is cancelled or dropped: see {@link Delivery.signal}. */
+  private readonly given = new AbortController();
 
   constructor(
     private readonly driver: MemoryDriver,
@@ -287,6 +289,7 @@ class MemoryConsumer implements DriverConsumer {
   abort(): void {
     this.closing ??= RESOLVED;
     if (this.entry !== undefined && this.target !== undefined) this.target.abortConsumer(this.entry);
+    this.given.abort(this.driver.closedError("consumer"));
     this.driver.forget(this);
   }
 
@@ -308,6 +311,7 @@ class MemoryConsumer implements DriverConsumer {
       onError: this.driver.onError,
       active: true,
       idle: undefined,
+      signal: this.given.signal,
     };
     const target = broker.queueForConsumer(queue, this.driver);
     target.addConsumer(entry);
@@ -320,6 +324,8 @@ class MemoryConsumer implements DriverConsumer {
     const { entry, target } = this;
     if (entry !== undefined && target !== undefined) {
       target.cancelConsumer(entry);
+      // Cancelled first, so what the handler's owner gives back now is not delivered to it again.
+      this.given.abort(this.driver.closedError("consumer"));
       if (entry.unsettled.size > 0) await new Promise<void>((resolve) => (entry.idle = resolve));
       target.consumerGone();
     }

@@ -40,6 +40,8 @@ export interface QueueConsumer {
   active: boolean;
   /** Called once `unsettled` becomes empty after cancellation. */
   idle: (() => void) | undefined;
+  /** Given to each delivery ({@link Delivery.signal}); aborted by the consumer's owner when it is cancelled or dropped. */
+  readonly signal?: AbortSignal;
 }
 
 /** Deliveries made in one go before yielding to the event loop, so a busy queue cannot starve I/O. */
@@ -338,6 +340,7 @@ export class MemoryQueue {
       redelivered: message.redelivered,
       properties,
     };
+    if (consumer.signal !== undefined) delivery.signal = consumer.signal;
     let result: Disposition | Promise<Disposition>;
     try {
       result = consumer.handler(delivery);

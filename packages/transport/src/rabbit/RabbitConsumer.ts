@@ -1,11 +1,19 @@
 import type { ExchangeDefinition } from "@postage/core";
-import { ConsumerStatus, type AsyncMessage, type Consumer, type ConsumerProps, type MethodParams, type Cmd } from "rabbitmq-client";
+import { ConsumerStatus, type AsyncMessage, type Channel, type Consumer, type ConsumerProps, type MethodParams, type Cmd } from "rabbitmq-client";
 import type { DeliveryHandler, Disposition, DriverConsumer, DriverConsumerOptions } from "../driver/BrokerDriver.js";
 import { TransportError, toTransportError } from "../errors.js";
 import { describeMessage, toDelivery } from "./amqpMessages.js";
 import type { RabbitContext } from "./RabbitContext.js";
 
 type QueueBind = MethodParams[Cmd.QueueBind];
+
+/** rabbitmq-client 5.0.x keeps the consumer's current channel here (no public accessor). */
+interface ConsumerInternals {
+  _ch?: Channel;
+}
+
+/** The library's wording when an ack or nack could not be written (the channel is gone). */
+const SETTLE_FAILED = "failed to ack/nack message";
 
 /** Broker answers that will not change by retrying the same setup: give up instead. */
 const FATAL_SETUP_CODES = new Set(["NOT_FOUND", "PRECONDITION_FAILED", "ACCESS_REFUSED", "RESOURCE_LOCKED", "NOT_ALLOWED"]);
@@ -48,6 +56,11 @@ export class RabbitConsumer implements DriverConsumer {
   private everReady = false;
   private waiters: Array<{ resolve: () => void; reject: (error: TransportError) => void }> = [];
   private closing: Promise<void> | undefined;
+  /** The channel the latest deliveries came on, and the signal they carry (aborted when it closes). */
+  private channel: Channel | undefined;
+  private session = new AbortController();
+  /** Deliveries settled after their channel died: the library's failed ack/nack for them is expected. */
+  private staleSettles = 0;
   private readonly settleReady: { resolve: () => void; reject: (error: TransportError) => void };
 
   constructor(
@@ -89,6 +102,8 @@ export class RabbitConsumer implements DriverConsumer {
 
     this.consumer = context.connection.createConsumer(this.props, async (message: AsyncMessage) => {
       const delivery = toDelivery(message);
+      const signal = this.signalFor();
+      if (signal !== undefined) delivery.signal = signal;
       if (context.debug) {
         context.log(`received from queue "${this.queue}" ${describeMessage(delivery.exchange, delivery.routingKey, delivery.body.byteLength, delivery.properties)}${delivery.redelivered ? " (redelivered)" : ""}`);
       }
@@ -105,6 +120,7 @@ export class RabbitConsumer implements DriverConsumer {
         );
         return ConsumerStatus.DROP;
       }
+      if (signal?.aborted && this.channel?.active === false) this.staleSettles += 1;
       // Anything but a known disposition (a JavaScript caller's typo) must not ack silently.
       return STATUS[disposition] ?? ConsumerStatus.DROP;
     });
@@ -123,6 +139,12 @@ export class RabbitConsumer implements DriverConsumer {
     });
 
     this.consumer.on("error", (err: unknown) => {
+      if (this.staleSettles > 0 && err instanceof Error && err.message.startsWith(SETTLE_FAILED)) {
+        // The delivery was given up when its channel died; the broker redelivers it.
+        this.staleSettles -= 1;
+        if (context.debug) context.log(`queue "${this.queue}": ${err.message} (its channel had closed; the broker redelivers it)`);
+        return;
+      }
       const code = typeof err === "object" && err !== null && "code" in err ? String(err.code) : "";
       const mapped = toTransportError(err, { vhost: context.vhost, queue: spec.name, operation: `consuming queue "${spec.name || "(server-named)"}"` });
       if (!this.everReady && this.closing === undefined && FATAL_SETUP_CODES.has(code)) {
@@ -177,12 +199,36 @@ export class RabbitConsumer implements DriverConsumer {
       this.waiters = [];
       for (const waiter of waiters) waiter.reject(closed);
       try {
-        await this.consumer.close();
+        const stopped = this.consumer.close();
+        // The library clears the tag as it sends basic.cancel (after a pending setup, if any);
+        // only then are handed-out deliveries given back, so the broker does not send them here again.
+        for (let turn = 0; turn < 16 && this.consumer.consumerTag !== ""; turn += 1) await Promise.resolve();
+        this.session.abort(closed);
+        await stopped;
       } finally {
         this.onClosed();
       }
     })();
     return this.closing;
+  }
+
+  /**
+   * The signal for a delivery that just arrived: one per channel, aborted when that channel closes
+   * (a lost connection, a channel error) or when this consumer closes.
+   */
+  private signalFor(): AbortSignal | undefined {
+    const channel = (this.consumer as unknown as ConsumerInternals)._ch;
+    if (channel === undefined) return undefined;
+    if (channel !== this.channel) {
+      // A new channel: the previous one is gone, and so is any use in settling its deliveries.
+      this.channel = channel;
+      const lost = (): TransportError => new TransportError("CONNECTION_LOST", `the channel of queue "${this.queue}" closed`, { queue: this.queue });
+      this.session.abort(lost());
+      const session = new AbortController();
+      this.session = session;
+      channel.once("close", () => session.abort(lost()));
+    }
+    return this.session.signal;
   }
 
   private forget(exchange: string, routingKey: string): void {
