@@ -88,6 +88,27 @@ describe("FleetModel", () => {
     expect(component?.transitions.map((t) => t.event)).toEqual(["join_group", "quit"]);
   });
 
+  it("follows a component's behaviour machine apart from its lifecycle", () => {
+    const fleet = new FleetModel();
+    const order: MachineGraph = { id: "order", initial: "pending", states: ["pending", "paid", "cancelled"], finalStates: ["cancelled"], transitions: [] };
+    fleet.apply(announce("a1", { behaviour: { machine: order, state: "pending", active: ["pending"] } }));
+    fleet.apply({ kind: "transition", actorId: "a1", at: 1, event: "pay", from: "pending", to: "paid", machine: "behaviour", active: ["paid"] });
+    fleet.apply({ kind: "transition", actorId: "a1", at: 2, event: "cancel", from: "paid", to: "cancelled", machine: "behaviour", active: ["cancelled"] });
+    const component = fleet.component("a1");
+    expect(component?.behaviour).toMatchObject({ state: "cancelled", active: ["cancelled"] });
+    expect(component?.behaviour?.transitions.map((t) => [t.event, t.from, t.to])).toEqual([
+      ["pay", "pending", "paid"],
+      ["cancel", "paid", "cancelled"],
+    ]);
+    // The behaviour's final state is not the component's end: the lifecycle still runs.
+    expect(component?.state).toBe("running");
+    expect(component?.status).toBe("live");
+    expect(component?.transitions).toEqual([]);
+    // A heartbeat announce keeps the behaviour transitions seen so far.
+    fleet.apply(announce("a1", { behaviour: { machine: order, state: "cancelled", active: ["cancelled"] } }));
+    expect(fleet.component("a1")?.behaviour?.transitions).toHaveLength(2);
+  });
+
   it("marks a component stopped on a stopped event, and keeps it", () => {
     const fleet = new FleetModel();
     fleet.apply(announce("a1"));

@@ -1,5 +1,5 @@
 import type { FingerprintDict } from "@postage/core";
-import type { ActorMessageEvent, InspectionEvent, MachineGraph, MessageCounters } from "@postage/actors";
+import type { ActorMessageEvent, BehaviourView, InspectionEvent, MachineGraph, MessageCounters } from "@postage/actors";
 
 /**
  * Where a component stands, as far as the inspector can tell:
@@ -15,6 +15,12 @@ export interface TransitionRecord {
   event: string;
   from: string;
   to: string;
+}
+
+/** A component's behaviour machine as the inspector follows it: the announced view and the transitions seen since. */
+export interface BehaviourRecord extends BehaviourView {
+  /** The last behaviour transitions, oldest first; `event` is the message that caused each. */
+  transitions: TransitionRecord[];
 }
 
 /** Everything the inspector knows about one actor. Plain data: safe to JSON-encode. */
@@ -40,6 +46,8 @@ export interface ComponentView {
   machine: MachineGraph | undefined;
   /** The last transitions, oldest first. */
   transitions: TransitionRecord[];
+  /** The component's own behaviour machine (components made with `defineComponent`); undefined for others. */
+  behaviour: BehaviourRecord | undefined;
   /** The announced heartbeat period (ms); the model's default until announced. */
   heartbeatMs: number;
   /** When the inspector first heard of it (inspector's clock). */
@@ -149,15 +157,23 @@ export class FleetModel {
         component.bindings = event.bindings.map(([exchange, queue, key]) => [exchange, queue, key]);
         component.counters = { ...event.counters };
         component.heartbeatMs = event.heartbeatMs > 0 ? event.heartbeatMs : this.defaultHeartbeatMs;
+        component.behaviour =
+          event.behaviour === undefined ? undefined : { ...event.behaviour, active: [...event.behaviour.active], transitions: component.behaviour?.transitions ?? [] };
         this.setStatus(component, this.isFinal(component, event.state) ? "stopped" : "live", now);
         break;
       }
       case "transition": {
-        component.state = event.to;
-        component.transitions.push({ at: event.at, event: event.event, from: event.from, to: event.to });
-        if (component.transitions.length > this.maxTransitions) {
-          component.transitions.splice(0, component.transitions.length - this.maxTransitions);
+        if (event.machine === "behaviour") {
+          // Before the first announce there is no behaviour graph to draw yet; the transition is still listed.
+          const behaviour = (component.behaviour ??= { machine: { id: "", initial: "", states: [], finalStates: [], transitions: [] }, state: "", active: [], transitions: [] });
+          behaviour.state = event.to;
+          behaviour.active = [...(event.active ?? [])];
+          this.record(behaviour.transitions, event);
+          if (component.status === "vanished") this.setStatus(component, "live", now);
+          break;
         }
+        component.state = event.to;
+        this.record(component.transitions, event);
         this.setStatus(component, this.isFinal(component, event.to) ? "stopped" : "live", now);
         break;
       }
@@ -254,6 +270,7 @@ export class FleetModel {
       counters: { ...ZERO_COUNTERS },
       machine: undefined,
       transitions: [],
+      behaviour: undefined,
       heartbeatMs: this.defaultHeartbeatMs,
       firstSeen: now,
       lastSeen: now,
@@ -261,6 +278,11 @@ export class FleetModel {
     };
     this.byId.set(actorId, component);
     return component;
+  }
+
+  private record(transitions: TransitionRecord[], event: { at: number; event: string; from: string; to: string }): void {
+    transitions.push({ at: event.at, event: event.event, from: event.from, to: event.to });
+    if (transitions.length > this.maxTransitions) transitions.splice(0, transitions.length - this.maxTransitions);
   }
 
   private isFinal(component: ComponentView, state: string): boolean {
@@ -307,6 +329,10 @@ function clone(component: ComponentView): ComponentView {
     bindings: component.bindings.map(([exchange, queue, key]) => [exchange, queue, key]),
     counters: { ...component.counters },
     transitions: component.transitions.map((transition) => ({ ...transition })),
+    behaviour:
+      component.behaviour === undefined
+        ? undefined
+        : { ...component.behaviour, active: [...component.behaviour.active], transitions: component.behaviour.transitions.map((transition) => ({ ...transition })) },
     // Machine graphs and fingerprints are replaced wholesale on announce, never mutated: share them.
   };
 }

@@ -21,6 +21,36 @@ describe("parseInspectionEvent", () => {
     expect(event.kind === "actor" && event.counters).toEqual({ received: 0, handled: 3, rejected: 0, unhandled: 0, invalid: 0, sent: 0 });
   });
 
+  it("keeps a machine's hierarchy and a component's behaviour machine", () => {
+    const graph = {
+      id: "order",
+      initial: "open",
+      states: ["open", "open.pending", "closed"],
+      finalStates: ["closed"],
+      transitions: [{ from: "open.pending", to: "closed", event: "cancel" }],
+      nodes: [
+        { path: "open", key: "open", kind: "compound", initial: "open.pending" },
+        { path: "open.pending", parent: "open", key: "pending", kind: "atomic" },
+        { path: "closed", key: "closed", kind: "final" },
+      ],
+    };
+    const event = parseInspectionEvent({
+      kind: "actor",
+      actorId: "a1",
+      at: 5,
+      fingerprint: { name: "order" },
+      machine: { id: "m", initial: "s", states: ["s"], finalStates: [], transitions: [] },
+      state: "running",
+      behaviour: { machine: graph, state: "open.pending", active: ["open", "open.pending"] },
+    });
+    expect(event.kind === "actor" && event.behaviour).toEqual({ machine: graph, state: "open.pending", active: ["open", "open.pending"] });
+    const moved = parseInspectionEvent({ kind: "transition", actorId: "a1", at: 6, event: "cancel", from: "open.pending", to: "closed", machine: "behaviour", active: ["closed"] });
+    expect(moved).toEqual({ kind: "transition", actorId: "a1", at: 6, event: "cancel", from: "open.pending", to: "closed", machine: "behaviour", active: ["closed"] });
+    // An older publisher's flat graph and plain transition still parse, as the lifecycle's.
+    const old = parseInspectionEvent({ kind: "transition", actorId: "a1", at: 7, event: "quit", from: "running", to: "stopping" });
+    expect(old).toEqual({ kind: "transition", actorId: "a1", at: 7, event: "quit", from: "running", to: "stopping" });
+  });
+
   it("accepts transitions, messages and stops", () => {
     expect(parseInspectionEvent({ kind: "transition", actorId: "a", at: 1, event: "quit", from: "r", to: "s" }).kind).toBe("transition");
     expect(parseInspectionEvent({ kind: "stopped", actorId: "a", at: 1, state: "s" }).kind).toBe("stopped");
@@ -34,6 +64,8 @@ describe("parseInspectionEvent", () => {
     ["missing actorId", { kind: "stopped", at: 1, state: "s" }],
     ["bad direction", { kind: "message", actorId: "a", at: 1, direction: "sideways", messageType: "c", name: "n", routingKey: "k" }],
     ["bad bindings", { kind: "actor", actorId: "a", at: 1, fingerprint: {}, machine: {}, state: "s", bindings: [["x"]] }],
+    ["bad machine nodes", { kind: "actor", actorId: "a", at: 1, fingerprint: {}, machine: { nodes: [{ key: "k" }] }, state: "s" }],
+    ["a behaviour without a state", { kind: "actor", actorId: "a", at: 1, fingerprint: {}, machine: {}, state: "s", behaviour: { machine: {} } }],
   ])("rejects %s with INVALID_EVENT", (_, value) => {
     let caught: unknown;
     try {

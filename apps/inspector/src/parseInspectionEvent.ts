@@ -1,5 +1,5 @@
 import type { FingerprintDict } from "@postage/core";
-import type { InspectionEvent, MachineGraph, MessageCounters } from "@postage/actors";
+import type { BehaviourView, InspectionEvent, MachineGraph, MachineGraphNode, MessageCounters } from "@postage/actors";
 import { InspectorError } from "./errors.js";
 
 type Json = Record<string, unknown>;
@@ -30,9 +30,14 @@ export function parseInspectionEvent(value: unknown): InspectionEvent {
         bindings: bindings(event.bindings),
         counters: counters(event.counters),
         heartbeatMs: typeof event.heartbeatMs === "number" && event.heartbeatMs > 0 ? event.heartbeatMs : 5000,
+        ...(event.behaviour === undefined ? {} : { behaviour: behaviour(event.behaviour) }),
       };
-    case "transition":
-      return { kind: "transition", actorId, at, event: string(event.event, "event"), from: string(event.from, "from"), to: string(event.to, "to") };
+    case "transition": {
+      const transition = { kind: "transition", actorId, at, event: string(event.event, "event"), from: string(event.from, "from"), to: string(event.to, "to") } as const;
+      // Older publishers send no `machine`: their transitions are the lifecycle's.
+      if (event.machine !== "behaviour") return transition;
+      return { ...transition, machine: "behaviour", active: stringList(event.active, "active") };
+    }
     case "stopped":
       return { kind: "stopped", actorId, at, state: string(event.state, "state") };
     case "message": {
@@ -113,7 +118,28 @@ function machine(value: unknown): MachineGraph {
       const transition = object(item, "a machine transition");
       return { from: string(transition.from, "from"), to: string(transition.to, "to"), event: string(transition.event, "event") };
     }),
+    ...(graph.nodes === undefined ? {} : { nodes: nodes(graph.nodes) }),
   };
+}
+
+const NODE_KINDS: ReadonlySet<string> = new Set(["atomic", "compound", "parallel", "final", "history"]);
+
+function nodes(value: unknown): MachineGraphNode[] {
+  if (!Array.isArray(value)) throw invalid('"machine.nodes" must be a list');
+  return value.map((item: unknown) => {
+    const node = object(item, "a machine node");
+    const path = string(node.path, "path");
+    const kind = typeof node.kind === "string" && NODE_KINDS.has(node.kind) ? (node.kind as MachineGraphNode["kind"]) : "atomic";
+    const entry: MachineGraphNode = { path, key: typeof node.key === "string" ? node.key : path, kind };
+    if (typeof node.parent === "string") entry.parent = node.parent;
+    if (typeof node.initial === "string") entry.initial = node.initial;
+    return entry;
+  });
+}
+
+function behaviour(value: unknown): BehaviourView {
+  const view = object(value, '"behaviour"');
+  return { machine: machine(view.machine), state: string(view.state, "behaviour.state"), active: stringList(view.active, "behaviour.active") };
 }
 
 function bindings(value: unknown): Array<[string, string, string]> {

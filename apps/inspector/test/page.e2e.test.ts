@@ -3,7 +3,7 @@ import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { chromium, type Browser, type Page } from "playwright-core";
 import { createInProcessSource, createInspectorServer, InspectionHub, type InspectionSource, type InspectorServer } from "@postage/inspector";
-import { DEFAULT_FAKE_FLEET, FakeFleet } from "../src/dev/FakeFleet.js";
+import { DEFAULT_FAKE_FLEET, FAKE_SHIPMENT_MACHINE, FakeFleet } from "../src/dev/FakeFleet.js";
 
 // Debian's chromium; `.ci/run` installs it. Without it this browser test cannot run at all.
 const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -104,6 +104,72 @@ describe.skipIf(!existsSync(CHROMIUM))("inspector page in headless Chromium (in-
     await page.fill("#filter-key", "orders/");
     await eventually(routingKeys).toEqual(["orders/rr", "orders/rr"]);
     await page.fill("#filter-key", "");
+  });
+
+  it("draws a behaviour machine's nested and parallel states nested, beside the lifecycle, fitted to the panel", async () => {
+    fleet.add({ id: "Sh1pMent0001", name: "shipment", host: "app-1", pid: "4500" });
+    fleet.addBehaviour("Sh1pMent0001", FAKE_SHIPMENT_MACHINE, ["received"]);
+    await page.locator('.component[data-actor-id="Sh1pMent0001"]').click();
+    const state = (path: string) => page.locator(`#behaviour-diagram [data-state="${path}"]`);
+    await eventually(() => state("received").getAttribute("class")).toContain("current");
+    // The lifecycle is still drawn, under it.
+    await eventually(() => page.locator("#diagram .node.current").getAttribute("data-state")).toBe("running");
+
+    const fulfilment = [
+      "handling",
+      "handling.fulfilment",
+      "handling.fulfilment.payment",
+      "handling.fulfilment.payment.paid",
+      "handling.fulfilment.packing",
+      "handling.fulfilment.packing.picking",
+    ];
+    fleet.behave("Sh1pMent0001", "accept", ["handling", "handling.checking"]);
+    fleet.behave("Sh1pMent0001", "pay", fulfilment);
+    await eventually(() => state("handling.fulfilment.payment.paid").getAttribute("class")).toContain("current");
+    // Both regions of the parallel state are current at once; the boxes around them are active.
+    expect(await state("handling.fulfilment.packing.picking").getAttribute("class")).toContain("current");
+    expect(await state("handling.fulfilment").getAttribute("class")).toMatch(/\bparallel\b.*\bactive\b/);
+    expect(await state("handling.fulfilment.payment").getAttribute("class")).toMatch(/\bregion\b/);
+    expect(await state("received").getAttribute("class")).not.toContain("current");
+
+    // Nested means drawn inside: each state's box lies within its parent's box.
+    const box = async (path: string) => {
+      const rect = await state(path).locator("rect").first().boundingBox();
+      if (rect === null) throw new Error(`${path} is not drawn`);
+      return rect;
+    };
+    const inside = (inner: { x: number; y: number; width: number; height: number }, outer: typeof inner) =>
+      inner.x >= outer.x && inner.y >= outer.y && inner.x + inner.width <= outer.x + outer.width + 0.5 && inner.y + inner.height <= outer.y + outer.height + 0.5;
+    for (const [child, parent] of [
+      ["handling.checking", "handling"],
+      ["handling.fulfilment", "handling"],
+      ["handling.fulfilment.payment", "handling.fulfilment"],
+      ["handling.fulfilment.payment.paid", "handling.fulfilment.payment"],
+      ["handling.fulfilment.packing.picking", "handling.fulfilment.packing"],
+    ] as const) {
+      expect(inside(await box(child), await box(parent)), `${child} inside ${parent}`).toBe(true);
+    }
+    expect(inside(await box("received"), await box("handling"))).toBe(false);
+    // The transition list names the message that caused each behaviour step, briefly.
+    expect(await page.locator("#behaviour-transitions li").first().textContent()).toContain("pay");
+    expect(await page.locator("#behaviour-transitions li").first().textContent()).toContain("checking → paid, picking");
+    expect(await page.locator('.component[data-actor-id="Sh1pMent0001"] [data-role="behaviour-state"]').textContent()).toContain("paid");
+
+    // Wider than the panel: fitted, not cut off; zooming in makes it scroll instead.
+    const panel = page.locator("#behaviour-diagram");
+    const svgWidth = async () => (await panel.locator("svg").boundingBox())?.width ?? 0;
+    const panelWidth = (await panel.boundingBox())?.width ?? 0;
+    expect(await svgWidth()).toBeLessThanOrEqual(panelWidth);
+    const fitted = await svgWidth();
+    await panel.locator('button[data-zoom="in"]').click();
+    await panel.locator('button[data-zoom="in"]').click();
+    await eventually(svgWidth).toBeGreaterThan(fitted * 1.4);
+    expect(await panel.locator(".diagram-scroll").evaluate((node) => node.scrollWidth > node.clientWidth)).toBe(true);
+    await page.locator("#detail").screenshot({ path: `${SCREENSHOTS}inspector-behaviour-zoomed.png` });
+    await panel.locator('button[data-zoom="fit"]').click();
+    await eventually(svgWidth).toBeCloseTo(fitted, 0);
+    mkdirSync(SCREENSHOTS, { recursive: true });
+    await page.locator("#detail").screenshot({ path: `${SCREENSHOTS}inspector-behaviour.png` });
   });
 
   it("ran without script errors in the page", () => {

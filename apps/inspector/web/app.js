@@ -99,6 +99,7 @@ function upsert(component) {
   const now = Date.now();
   if (previous !== undefined) {
     if (previous.state !== component.state) state.flashes.set(`state:${component.actorId}`, now);
+    if (previous.behaviour?.state !== component.behaviour?.state) state.flashes.set(`behaviour:${component.actorId}`, now);
     for (const group of component.groups) {
       if (!previous.groups.includes(group)) state.flashes.set(`group:${component.actorId}:${group}`, now);
     }
@@ -240,9 +241,15 @@ function fillCard(card, c, now) {
   if (counters.unhandled) counterItems.push(h("span", {}, "unhandled ", h("b", {}, counters.unhandled)));
   if (counters.invalid) counterItems.push(h("span", { class: "bad" }, "invalid ", h("b", {}, counters.invalid)));
 
+  // A component with its own machine shows where its behaviour stands under the lifecycle badge.
+  const behaviourBadge = c.behaviour?.state
+    ? h("span", { class: `badge behaviour tone-${tone(c.behaviour.state)}`, "data-role": "behaviour-state", title: `${c.behaviour.machine?.id || "behaviour"}: ${c.behaviour.state}` }, c.behaviour.state)
+    : undefined;
+  if (behaviourBadge !== undefined) flash(behaviourBadge, `behaviour:${c.actorId}`, "changed");
+
   card.replaceChildren(
     h("div", { class: "title" }, h("span", { class: "name", "data-role": "name", title: nameOf(c) }, nameOf(c)), h("span", { class: "type" }, c.actorType || fp?.type || "")),
-    h("div", { class: "status-area" }, badge, statusLine),
+    h("div", { class: "status-area" }, badge, behaviourBadge, statusLine),
     h("div", { class: "meta" }, fp ? `${fp.pid}@${fp.host}` : "not announced yet", h("span", { style: "color:var(--faint)" }, `  ·  id ${c.actorId}`)),
     h(
       "div",
@@ -278,20 +285,13 @@ async function renderDetail() {
     ].filter(Boolean),
   );
 
-  const transitions = $("transitions");
-  transitions.replaceChildren(
-    ...(c.transitions.length
-      ? [...c.transitions].reverse().map((t) =>
-          h(
-            "li",
-            {},
-            h("span", { class: "when" }, clock(t.at)),
-            h("span", { class: "event", title: t.event }, eventLabel(t.event)),
-            h("span", { class: "path" }, t.from, h("span", { class: "arrow" }, " → "), t.to),
-          ),
-        )
-      : [h("li", { class: "none" }, "none seen yet")]),
-  );
+  const behaviour = c.behaviour?.machine?.states?.length ? c.behaviour : undefined;
+  $("transitions").replaceChildren(...transitionItems(c.transitions));
+  $("behaviour-transitions").replaceChildren(...transitionItems(behaviour?.transitions ?? [], true));
+  $("behaviour-transitions-area").classList.toggle("hidden", behaviour === undefined);
+  $("transitions-title").textContent = behaviour === undefined ? "Last transitions" : "Lifecycle";
+  $("behaviour").classList.toggle("hidden", behaviour === undefined);
+  $("diagrams").classList.toggle("with-behaviour", behaviour !== undefined);
 
   const diagram = $("diagram");
   if (!c.machine) {
@@ -300,16 +300,56 @@ async function renderDetail() {
     return;
   }
   const last = c.transitions[c.transitions.length - 1];
-  const key = JSON.stringify([c.actorId, c.machine, c.state, last?.from, last?.to]);
+  const behaviourLast = behaviour?.transitions[behaviour.transitions.length - 1];
+  const key = JSON.stringify([c.actorId, c.machine, c.state, last?.from, last?.to, behaviour?.machine, behaviour?.active, behaviourLast?.from, behaviourLast?.to]);
   if (drawn.key === key) return;
   drawn = { key };
-  try {
-    await renderMachine(diagram, c.machine, c.state, last);
-    diagram.dataset.current = c.state;
-  } catch (error) {
-    drawn = { key: undefined };
-    diagram.replaceChildren(h("p", { class: "empty" }, `Could not draw this machine: ${error?.message ?? error}`));
+  const draws = [draw(diagram, c.machine, c.state, last)];
+  if (behaviour !== undefined) {
+    $("behaviour-name").textContent = behaviour.machine.id;
+    draws.push(draw($("behaviour-diagram"), behaviour.machine, behaviour.active, behaviourLast));
   }
+  if (!(await Promise.all(draws)).every(Boolean)) drawn = { key: undefined };
+}
+
+/** Draws one machine; says so in the panel (and returns false) when it cannot. */
+async function draw(container, machine, current, last) {
+  try {
+    await renderMachine(container, machine, current, last);
+    container.dataset.current = Array.isArray(current) ? current.join(" ") : current;
+    return true;
+  } catch (error) {
+    container.replaceChildren(h("p", { class: "empty" }, `Could not draw this machine: ${error?.message ?? error}`));
+    return false;
+  }
+}
+
+/**
+ * What a transition changed, briefly: with parallel regions `from` and `to` list every active
+ * leaf; only the leaves that changed are shown ("due → paid"), the whole paths in the tooltip.
+ */
+function changedLeaves(from, to) {
+  const before = from.split(", ");
+  const after = to.split(", ");
+  const left = before.filter((path) => !after.includes(path));
+  const entered = after.filter((path) => !before.includes(path));
+  if (left.length === 0 && entered.length === 0) return [from, to];
+  const short = (paths) => paths.map((path) => path.split(".").pop()).join(", ");
+  return [short(left), short(entered)];
+}
+
+function transitionItems(list, brief = false) {
+  if (list.length === 0) return [h("li", { class: "none" }, "none seen yet")];
+  return [...list].reverse().map((t) => {
+    const [from, to] = brief ? changedLeaves(t.from, t.to) : [t.from, t.to];
+    return h(
+      "li",
+      {},
+      h("span", { class: "when" }, clock(t.at)),
+      h("span", { class: "event", title: t.event }, eventLabel(t.event)),
+      h("span", { class: "path", title: `${t.from} → ${t.to}` }, from, h("span", { class: "arrow" }, " → "), to),
+    );
+  });
 }
 
 function renderLog() {
@@ -361,6 +401,15 @@ function render() {
 
 $("filter-component").addEventListener("change", () => markDirty("log"));
 $("filter-key").addEventListener("input", () => markDirty("log"));
+// A drawing that fits the panel must be fitted again when the panel changes size.
+let resizing = 0;
+window.addEventListener("resize", () => {
+  clearTimeout(resizing);
+  resizing = setTimeout(() => {
+    drawn = { key: undefined };
+    markDirty("detail");
+  }, 150);
+});
 // "seen 3s ago" and flashes age; a redraw a second is cheap for a fleet of this size.
 setInterval(() => markDirty("components"), 1000);
 connect();

@@ -19,7 +19,7 @@ export {
   type RpcHandlerFunction,
 } from "./handlers/HandlerDefinition.js";
 export { processorMachine, type SupervisionOptions, type ProcessorMachineEvent } from "./machine/processorMachine.js";
-export { machineGraph } from "./inspection/machineGraph.js";
+export { machineGraph, activeStatePaths, stateLabel } from "./inspection/machineGraph.js";
 export type { InspectionListener } from "./inspection/InspectionHub.js";
 export type { DuplicateSuppressionOptions } from "./DuplicateFilter.js";
 export { ActorError, type ActorErrorCode } from "./errors.js";
@@ -31,6 +31,9 @@ export {
   type ActorMessageEvent,
   type ActorStoppedEvent,
   type MachineGraph,
+  type MachineGraphNode,
+  type MachineNodeKind,
+  type BehaviourView,
   type MessageCounters,
 } from "./inspection/InspectionEvent.js";
 export { GenericApplication, genericApplicationExchange, type GenericApplicationOptions } from "./GenericApplication.js";

@@ -1,4 +1,4 @@
-import type { ActorAnnouncedEvent, InspectionEvent, MachineGraph, MessageCounters } from "@postage/actors";
+import type { ActorAnnouncedEvent, BehaviourView, InspectionEvent, MachineGraph, MessageCounters } from "@postage/actors";
 import type { FingerprintDict } from "@postage/core";
 
 /** The application machine the fake fleet uses (the shape the actors package describes). */
@@ -33,6 +33,52 @@ export const FAKE_PROCESSOR_MACHINE: MachineGraph = {
   ],
 };
 
+/**
+ * A behaviour machine with a compound state holding a parallel state (the shape of
+ * `machineGraph` for a nested XState machine), for drawing nested and parallel states.
+ */
+export const FAKE_SHIPMENT_MACHINE: MachineGraph = {
+  id: "shipment",
+  initial: "received",
+  states: [
+    "received",
+    "handling",
+    "handling.checking",
+    "handling.fulfilment",
+    "handling.fulfilment.payment",
+    "handling.fulfilment.payment.due",
+    "handling.fulfilment.payment.paid",
+    "handling.fulfilment.packing",
+    "handling.fulfilment.packing.picking",
+    "handling.fulfilment.packing.packed",
+    "delivered",
+    "cancelled",
+  ],
+  finalStates: ["delivered", "cancelled"],
+  transitions: [
+    { from: "received", to: "handling", event: "accept" },
+    { from: "handling.checking", to: "handling.fulfilment", event: "checked" },
+    { from: "handling.fulfilment.payment.due", to: "handling.fulfilment.payment.paid", event: "pay" },
+    { from: "handling.fulfilment.packing.picking", to: "handling.fulfilment.packing.packed", event: "after 2000" },
+    { from: "handling.fulfilment", to: "delivered", event: "deliver" },
+    { from: "handling", to: "cancelled", event: "cancel" },
+  ],
+  nodes: [
+    { path: "received", key: "received", kind: "atomic" },
+    { path: "handling", key: "handling", kind: "compound", initial: "handling.checking" },
+    { path: "handling.checking", parent: "handling", key: "checking", kind: "atomic" },
+    { path: "handling.fulfilment", parent: "handling", key: "fulfilment", kind: "parallel" },
+    { path: "handling.fulfilment.payment", parent: "handling.fulfilment", key: "payment", kind: "compound", initial: "handling.fulfilment.payment.due" },
+    { path: "handling.fulfilment.payment.due", parent: "handling.fulfilment.payment", key: "due", kind: "atomic" },
+    { path: "handling.fulfilment.payment.paid", parent: "handling.fulfilment.payment", key: "paid", kind: "atomic" },
+    { path: "handling.fulfilment.packing", parent: "handling.fulfilment", key: "packing", kind: "compound", initial: "handling.fulfilment.packing.picking" },
+    { path: "handling.fulfilment.packing.picking", parent: "handling.fulfilment.packing", key: "picking", kind: "atomic" },
+    { path: "handling.fulfilment.packing.packed", parent: "handling.fulfilment.packing", key: "packed", kind: "atomic" },
+    { path: "delivered", key: "delivered", kind: "final" },
+    { path: "cancelled", key: "cancelled", kind: "final" },
+  ],
+};
+
 const EXCHANGE = "generic-application-exchange";
 
 interface FakeActor {
@@ -44,6 +90,7 @@ interface FakeActor {
   groups: string[];
   counters: MessageCounters;
   silent: boolean;
+  behaviour?: BehaviourView;
 }
 
 /** What to create: name, host, pid, kind. */
@@ -113,6 +160,22 @@ export class FakeFleet {
     const from = actor.state;
     actor.state = to;
     this.emit({ kind: "transition", actorId: id, at: this.now, event, from, to });
+  }
+
+  /** Gives the actor a behaviour machine (as a component made with `defineComponent` has) and announces it. */
+  addBehaviour(id: string, machine: MachineGraph, active: string[]): void {
+    const actor = this.get(id);
+    actor.behaviour = { machine, state: leaves(active), active };
+    this.announce(id);
+  }
+
+  /** Moves the actor's behaviour machine on a message and emits the behaviour transition. */
+  behave(id: string, event: string, active: string[]): void {
+    const actor = this.get(id);
+    if (actor.behaviour === undefined) throw new Error(`fake actor ${id} has no behaviour`);
+    const from = actor.behaviour.state;
+    actor.behaviour = { ...actor.behaviour, state: leaves(active), active };
+    this.emit({ kind: "transition", actorId: id, at: this.now, event, from, to: actor.behaviour.state, machine: "behaviour", active });
   }
 
   /** Joins a group (a self-transition plus a fresh announce with the new bindings). */
@@ -224,6 +287,12 @@ export class FakeFleet {
       bindings: (actor.actorType === "processor" ? keys.slice(0, 2) : keys).map(([key, queue]) => [EXCHANGE, queue, key]),
       counters: { ...actor.counters },
       heartbeatMs: this.options.heartbeatMs ?? 2000,
+      ...(actor.behaviour === undefined ? {} : { behaviour: actor.behaviour }),
     };
   }
+}
+
+/** The readable state of a list of active paths: the leaves, joined. */
+function leaves(active: string[]): string {
+  return active.filter((path) => !active.some((other) => other.startsWith(`${path}.`))).join(", ");
 }

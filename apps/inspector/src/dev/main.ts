@@ -4,7 +4,7 @@ import { parseArgs } from "node:util";
 import { createInspectorServer } from "../createInspectorServer.js";
 import { createInProcessSource } from "../createInProcessSource.js";
 import { InspectionHub } from "../InspectionHub.js";
-import { DEFAULT_FAKE_FLEET, FakeFleet } from "./FakeFleet.js";
+import { DEFAULT_FAKE_FLEET, FAKE_SHIPMENT_MACHINE, FakeFleet } from "./FakeFleet.js";
 
 const { values } = parseArgs({
   options: { port: { type: "string", default: "7373" }, screenshot: { type: "string" } },
@@ -15,6 +15,8 @@ const source = createInProcessSource((listener) => hub.subscribe(listener), { de
 const inspector = await createInspectorServer({ source, port: Number(values.port) });
 const fleet = new FakeFleet((event) => hub.emit(event));
 for (const spec of DEFAULT_FAKE_FLEET) fleet.add(spec);
+fleet.add({ id: "Sh1pMent0001", name: "shipment", host: "app-1", pid: "4500" });
+fleet.addBehaviour("Sh1pMent0001", FAKE_SHIPMENT_MACHINE, ["received"]);
 fleet.startHeartbeats();
 fleet.autoplay();
 // A little story: a group joined, a restart, one instance quits, one process dies.
@@ -24,6 +26,9 @@ const story: Array<[number, () => void]> = [
   [3200, () => fleet.transition("Tz91Qinvoice", "ready", "running")],
   [3800, () => fleet.quit("Hh2sWmailer0")],
   [4200, () => fleet.vanish("x8LmZ2orders")],
+  [1000, () => fleet.behave("Sh1pMent0001", "accept", ["handling", "handling.checking"])],
+  [2000, () => fleet.behave("Sh1pMent0001", "checked", ["handling", "handling.fulfilment", "handling.fulfilment.payment", "handling.fulfilment.payment.due", "handling.fulfilment.packing", "handling.fulfilment.packing.picking"])],
+  [3000, () => fleet.behave("Sh1pMent0001", "pay", ["handling", "handling.fulfilment", "handling.fulfilment.payment", "handling.fulfilment.payment.paid", "handling.fulfilment.packing", "handling.fulfilment.packing.picking"])],
 ];
 for (const [delay, step] of story) setTimeout(step, delay).unref();
 process.stdout.write(`inspector on ${inspector.url}\n`);
@@ -43,7 +48,7 @@ if (values.screenshot !== undefined) {
   try {
     const [width = 1440, height = 900] = (process.env.SHOT_SIZE ?? "").split("x").filter(Boolean).map(Number);
     const page = await browser.newPage({ viewport: { width, height } });
-    await page.goto(`${inspector.url}#Vq3kP0orders`);
+    await page.goto(`${inspector.url}#${process.env.SHOT_SELECT ?? "Vq3kP0orders"}`);
     // Long enough for the story above and the vanish timeout (3 heartbeats of 2 s).
     await page.waitForTimeout(Number(process.env.SHOT_DELAY_MS ?? 11_000));
     await page.screenshot({ path: values.screenshot });

@@ -1,8 +1,26 @@
 import type { FingerprintDict } from "@postage/core";
 
+/** What kind of state a {@link MachineGraphNode} is (XState's state node types). */
+export type MachineNodeKind = "atomic" | "compound" | "parallel" | "final" | "history";
+
+/** One state of a {@link MachineGraph}, with its place in the hierarchy. */
+export interface MachineGraphNode {
+  /** Dotted path from the root, e.g. `"fulfilment.payment.paid"` (the same string as in `states`). */
+  path: string;
+  /** The enclosing state's path; absent for a top-level state. */
+  parent?: string;
+  /** The state's own key, e.g. `"paid"` (what the diagram writes in the box). */
+  key: string;
+  kind: MachineNodeKind;
+  /** For a compound state: the path of the child entered first. */
+  initial?: string;
+}
+
 /**
  * A state machine's shape, simplified for drawing: every state (dotted path for nested states)
- * and every transition between them.
+ * and every transition between them. `nodes` adds the hierarchy (compound and parallel states
+ * containing their children); graphs published before it existed have only the flat lists, and
+ * stay valid.
  */
 export interface MachineGraph {
   /** The machine's id, e.g. `"generic-application"`. */
@@ -15,6 +33,8 @@ export interface MachineGraph {
   finalStates: string[];
   /** Transitions: `event` moves the actor from `from` to `to`. */
   transitions: Array<{ from: string; to: string; event: string }>;
+  /** Every state with its parent and kind, parents before children; absent in older graphs. */
+  nodes?: MachineGraphNode[];
 }
 
 /** Counters an actor keeps about the messages it handled. */
@@ -25,6 +45,17 @@ export interface MessageCounters {
   unhandled: number;
   invalid: number;
   sent: number;
+}
+
+/**
+ * A component's own behaviour machine (see `defineComponent`), shown beside its lifecycle.
+ */
+export interface BehaviourView {
+  machine: MachineGraph;
+  /** A readable state: the active leaf path, or the leaves joined with `", "` for parallel regions. */
+  state: string;
+  /** Every active state's path, ancestors included (what the diagram highlights). */
+  active: string[];
 }
 
 /** What every inspection event carries: which actor, and when (ms since the epoch). */
@@ -49,6 +80,8 @@ export interface ActorAnnouncedEvent extends InspectionEventBase {
   counters: MessageCounters;
   /** Milliseconds until the next heartbeat; an actor silent for ~3 times this is presumed gone. */
   heartbeatMs: number;
+  /** The component's behaviour machine, for components that have one. */
+  behaviour?: BehaviourView;
 }
 
 /** The actor's machine moved (or stayed) after an event. */
@@ -58,6 +91,10 @@ export interface ActorTransitionEvent extends InspectionEventBase {
   event: string;
   from: string;
   to: string;
+  /** Which machine moved: the lifecycle (the default, also when absent) or the component's behaviour. */
+  machine?: "lifecycle" | "behaviour";
+  /** For a behaviour transition: every active state's path afterwards. */
+  active?: string[];
 }
 
 /** A message went through the actor. */
