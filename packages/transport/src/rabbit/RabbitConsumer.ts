@@ -3,14 +3,10 @@ import { ConsumerStatus, type AsyncMessage, type Channel, type Consumer, type Co
 import type { DeliveryHandler, Disposition, DriverConsumer, DriverConsumerOptions } from "../driver/BrokerDriver.js";
 import { TransportError, toTransportError } from "../errors.js";
 import { describeMessage, toDelivery } from "./amqpMessages.js";
+import { consumerChannel } from "./clientPatches.js";
 import type { RabbitContext } from "./RabbitContext.js";
 
 type QueueBind = MethodParams[Cmd.QueueBind];
-
-/** rabbitmq-client 5.0.x keeps the consumer's current channel here (no public accessor). */
-interface ConsumerInternals {
-  _ch?: Channel;
-}
 
 /** The library's wording when an ack or nack could not be written (the channel is gone). */
 const SETTLE_FAILED = "failed to ack/nack message";
@@ -217,7 +213,7 @@ export class RabbitConsumer implements DriverConsumer {
    * (a lost connection, a channel error) or when this consumer closes.
    */
   private signalFor(): AbortSignal | undefined {
-    const channel = (this.consumer as unknown as ConsumerInternals)._ch;
+    const channel = consumerChannel(this.consumer);
     if (channel === undefined) return undefined;
     if (channel !== this.channel) {
       // A new channel: the previous one is gone, and so is any use in settling its deliveries.

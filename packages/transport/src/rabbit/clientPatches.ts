@@ -16,6 +16,7 @@ import { hideDecodedContentType, type HeaderFieldsLike } from "./rawBodies.js";
  * | write coalescing | `Connection#_socket` | one system call per event-loop turn instead of one per frame |
  * | hidden password | `Connection#_opt` | `console.log` of a connection must not print the password |
  * | the hook for the above | `Connection#acquire` (an own property per connection) | every channel, the library's own included, is made here |
+ * | a consumer's channel (read only) | `Consumer#_ch` | a delivery's `signal` is aborted when the channel it came on closes |
  *
  * They were written against {@link PATCHED_CLIENT_VERSION}, which `package.json` pins exactly. Each
  * one is checked where it is applied and fails closed: {@link patchConnection} refuses a client of
@@ -216,4 +217,15 @@ export function returnsMayBeInFlight(): boolean {
 
 function unsupported(what: string): TransportError {
   return new TransportError("UNSUPPORTED_CLIENT", `rabbitmq-client's internals are not the ones @postage/transport was written for: ${what}`);
+}
+
+/**
+ * The channel a rabbitmq-client consumer currently consumes on (`Consumer#_ch`, read only), so a
+ * delivery's signal can follow that channel's life. Undefined when the library has none (or no
+ * longer keeps it there): deliveries then carry no signal, and nothing else changes.
+ * @internal
+ */
+export function consumerChannel(consumer: object): Channel | undefined {
+  const channel = (consumer as { _ch?: unknown })._ch;
+  return typeof channel === "object" && channel !== null && typeof (channel as Channel).once === "function" ? (channel as Channel) : undefined;
 }
