@@ -165,6 +165,8 @@ export const DEAD_LETTER_HEADERS = Object.freeze({
   reason: "x-postage-reason",
   exchange: "x-original-exchange",
   routingKey: "x-original-routing-key",
+  /** When the copy was made, in epoch milliseconds (RabbitMQ's own dead-lettering records it in `x-death`). */
+  time: "x-postage-dead-lettered-at",
 });
 
 /** The default dead-letter exchange and queue name. */
@@ -256,6 +258,7 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
         [DEAD_LETTER_HEADERS.reason]: reason,
         [DEAD_LETTER_HEADERS.exchange]: delivery.exchange,
         [DEAD_LETTER_HEADERS.routingKey]: delivery.routingKey,
+        [DEAD_LETTER_HEADERS.time]: Date.now(),
       };
       await deadLetterPublisher.publish(deadLetterExchange, delivery.routingKey, delivery.body, { ...delivery.properties, persistent: true, headers }, { mandatory: false });
       counters.deadLettered += 1;

@@ -67,3 +67,20 @@ export type {
   PublishOptions,
   QueueSpec,
 } from "./driver/BrokerDriver.js";
+export type { BrowseDecision, BrowsedMessage, BrowseOptions, BrowseResult, BrowseVisitor } from "./driver/QueueBrowser.js";
+export {
+  findDeadLetter,
+  listDeadLetters,
+  purgeDeadLetters,
+  replayDeadLetters,
+  type DeadLetter,
+  type DeadLetterListing,
+  type DeadLetterQueueOptions,
+  type DeadLetterSource,
+  type ListDeadLettersOptions,
+  type PurgeDeadLettersOptions,
+  type PurgeReport,
+  type ReplayDeadLettersOptions,
+  type ReplayedLetter,
+  type ReplayReport,
+} from "./deadLetters/index.js";

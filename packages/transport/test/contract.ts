@@ -25,6 +25,7 @@ import {
 } from "@postage/transport";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Cleanup, randomName, rawCollect, utf8, waitFor } from "./helpers.js";
+import { defineBrowseContract } from "./browseContract.js";
 
 /** Makes a broker handle for one test (closed by the suite). */
 export type MakeBroker = (options?: { debug?: boolean; logger?: (line: string) => void }) => Broker;
@@ -548,6 +549,8 @@ export function defineContractSuite(name: string, makeBroker: MakeBroker): void 
         await expect(producer.rpc.again()).rejects.toMatchObject({ code: "CLOSED" });
       });
     });
+
+    defineBrowseContract(makeBroker);
 
     describe("lifecycle", () => {
       it("close is idempotent and closes producers and consumers; later use fails with CLOSED", async () => {

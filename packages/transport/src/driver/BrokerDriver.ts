@@ -1,4 +1,5 @@
 import type { ExchangeDefinition } from "@postage/core";
+import type { BrowseOptions, BrowseResult, BrowseVisitor } from "./QueueBrowser.js";
 
 /**
  * The contract between the broker-agnostic layer (Producer, Consumer, RPC) and a broker
@@ -155,6 +156,15 @@ export interface BrokerDriver {
   createPublisher(options: { confirm: boolean }): DriverPublisher;
   /** Starts consuming; deliveries go to `handler` one by one per the prefetch. */
   createConsumer(options: DriverConsumerOptions, handler: DeliveryHandler): DriverConsumer;
+  /**
+   * Reads a queue without consuming it (AMQP `basic.get` without auto-ack): takes its messages
+   * one by one, in queue order, and hands each to `visit`; what the visitor keeps goes back to
+   * its place when the browse ends (or fails), marked redelivered. Quorum queues count each
+   * browse as a delivery attempt (`x-delivery-count`, and `x-delivery-limit` applies).
+   * @throws {TransportError} QUEUE_NOT_FOUND, and whatever `visit` throws (nothing is removed then
+   * but what it acked before).
+   */
+  browseQueue(queue: string, visit: BrowseVisitor, options?: BrowseOptions): Promise<BrowseResult>;
   /** A direct reply-to channel; `onReply` receives every reply delivered to it. */
   createReplyChannel(onReply: (delivery: Delivery) => void): Promise<DriverReplyChannel>;
   /** Resolves when connected (or rejects with a clear error: refused login, unreachable host). */

@@ -16,6 +16,8 @@ import { TransportError } from "../errors.js";
 import { memoryError } from "./errors.js";
 import { REPLY_TO, type MemoryBroker, type QueueDeclareResult } from "./MemoryBroker.js";
 import type { MemoryQueue, QueueConsumer } from "./MemoryQueue.js";
+import { browseMemoryQueue } from "./browseMemoryQueue.js";
+import type { BrowseOptions, BrowseResult, BrowseVisitor } from "../driver/QueueBrowser.js";
 
 /** Options of a {@link MemoryDriver}. */
 export interface MemoryDriverOptions {
@@ -100,6 +102,11 @@ export class MemoryDriver implements BrokerDriver {
   async unbindQueue(binding: BindingSpec): Promise<void> {
     this.assertOpen();
     this.broker.unbindQueue(binding, this);
+  }
+
+  async browseQueue(queue: string, visit: BrowseVisitor, options?: BrowseOptions): Promise<BrowseResult> {
+    this.assertOpen();
+    return browseMemoryQueue(this.broker.queueForConsumer(queue, this), this.onError, visit, options);
   }
 
   /** A publisher; `confirm` changes nothing here (every publish is settled when it returns). */

@@ -327,19 +327,36 @@ export class MemoryQueue {
     }
   }
 
-  private deliver(consumer: QueueConsumer, message: QueuedMessage): void {
-    consumer.unsettled.add(message);
+  /**
+   * `basic.get` without auto-ack: hands the head message to `holder` (unsettled until
+   * {@link settle}), dead-lettering expired messages on the way; undefined when the queue is empty.
+   */
+  get(holder: QueueConsumer): { message: QueuedMessage; delivery: Delivery } | undefined {
+    while (this.head < this.items.length && !this.deleted) {
+      const message = this.items[this.head] as QueuedMessage;
+      this.shift();
+      if (message.expiresAt !== 0 && message.expiresAt < Date.now()) {
+        this.host.deadLetter(this, message, "expired");
+        continue;
+      }
+      holder.unsettled.add(message);
+      // RabbitMQ 3.10's quorum queues put x-delivery-count on every basic.get, 0 included.
+      return { message, delivery: this.toDelivery(message, true) };
+    }
+    return undefined;
+  }
+
+  private toDelivery(message: QueuedMessage, withCount: boolean): Delivery {
     let properties = message.properties;
-    if (this.quorum && message.deliveryCount > 0) {
+    if (this.quorum && (withCount || message.deliveryCount > 0)) {
       properties = { ...properties, headers: { ...properties.headers, "x-delivery-count": message.deliveryCount } };
     }
-    const delivery: Delivery = {
-      body: message.body,
-      exchange: message.exchange,
-      routingKey: message.routingKey,
-      redelivered: message.redelivered,
-      properties,
-    };
+    return { body: message.body, exchange: message.exchange, routingKey: message.routingKey, redelivered: message.redelivered, properties };
+  }
+
+  private deliver(consumer: QueueConsumer, message: QueuedMessage): void {
+    consumer.unsettled.add(message);
+    const delivery = this.toDelivery(message, false);
     if (consumer.signal !== undefined) delivery.signal = consumer.signal;
     let result: Disposition | Promise<Disposition>;
     try {

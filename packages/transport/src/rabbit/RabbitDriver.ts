@@ -21,6 +21,8 @@ import { hidePassword } from "./hidePassword.js";
 import { RabbitPublisher } from "./RabbitPublisher.js";
 import { RabbitReplyChannel } from "./RabbitReplyChannel.js";
 import { ConnectionPool } from "./ConnectionPool.js";
+import { browseRabbitQueue } from "./browseQueue.js";
+import type { BrowseOptions, BrowseResult, BrowseVisitor } from "../driver/QueueBrowser.js";
 
 /** Tuning and hooks of a {@link RabbitDriver}. */
 export interface RabbitDriverOptions {
@@ -248,6 +250,10 @@ export class RabbitDriver implements BrokerDriver {
       { ...binding, operation: `unbinding queue "${binding.queue}" from exchange "${binding.exchange}" with key "${binding.routingKey}"` },
       (ch) => ch.queueUnbind({ ...binding }),
     );
+  }
+
+  browseQueue(queue: string, visit: BrowseVisitor, options?: BrowseOptions): Promise<BrowseResult> {
+    return browseRabbitQueue(this.context, queue, visit, options);
   }
 
   createPublisher(options: { confirm: boolean }): DriverPublisher {
