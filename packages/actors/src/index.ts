@@ -39,3 +39,7 @@ export {
 export { GenericApplication, genericApplicationExchange, type GenericApplicationOptions } from "./GenericApplication.js";
 export { addresses, type ApplicationIdentity } from "./addressing.js";
 export { inspectExchange, type InspectionPublishingOptions } from "./inspection/InspectionPublisher.js";
+export type { ComponentEvent, ReplyValue } from "./component/ComponentEvent.js";
+export { reply } from "./component/reply.js";
+export type { SnapshotStore, PersistedSnapshot } from "./component/SnapshotStore.js";
+export { createFileSnapshotStore, type FileSnapshotStoreOptions } from "./component/createFileSnapshotStore.js";
