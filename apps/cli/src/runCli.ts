@@ -2,6 +2,7 @@ import { parseArgs } from "node:util";
 import type { Broker } from "@postage/transport";
 import { CliError, describeFailure, EXIT, type ExitCode } from "./CliError.js";
 import { type Command, numberOption } from "./Command.js";
+import { dlqCommand } from "./commands/dlq.js";
 import { inspectCommand } from "./commands/inspect.js";
 import { joinCommand, leaveCommand, quitCommand, restartCommand } from "./commands/control.js";
 import { pingCommand } from "./commands/ping.js";
@@ -13,7 +14,7 @@ import { type Io, processIo } from "./Io.js";
 import { openBroker } from "./openBroker.js";
 
 /** Every `postage` subcommand, in the order the help lists them. */
-export const COMMANDS: readonly Command[] = [sendCommand, rpcCommand, pingCommand, psCommand, quitCommand, restartCommand, joinCommand, leaveCommand, tailCommand, inspectCommand];
+export const COMMANDS: readonly Command[] = [sendCommand, rpcCommand, pingCommand, psCommand, quitCommand, restartCommand, joinCommand, leaveCommand, tailCommand, dlqCommand, inspectCommand];
 
 const COMMON_OPTIONS = {
   url: { type: "string" },

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { decodeMessage } from "@postage/core";
 import { DEAD_LETTER_HEADERS } from "../Consumer.js";
 import type { BrowsedMessage } from "../driver/QueueBrowser.js";
 
@@ -45,7 +46,10 @@ export interface DeadLetter {
   readonly contentType?: string;
   /** Body size in bytes. */
   readonly size: number;
-  /** The start of the body as text, whitespace collapsed. */
+  /**
+   * The start of the body: `command echo {"parameters":"hi"}` for a Postage message (type, name,
+   * `(rpc)`, content), else the text itself, whitespace collapsed.
+   */
   readonly preview: string;
   /** The whole body: UTF-8 text, or base64 when it is not valid UTF-8 (see {@link bodyEncoding}). */
   readonly body: string;
@@ -140,7 +144,7 @@ export function readDeadLetter(message: BrowsedMessage, id: string): DeadLetter 
     ...(typeof deliveryCount === "number" ? { deliveryCount } : {}),
     ...(message.properties.contentType !== undefined ? { contentType: message.properties.contentType } : {}),
     size: message.body.byteLength,
-    preview: previewOf(text ?? Buffer.from(message.body).toString("latin1")),
+    preview: previewOf(message, text),
     body: text ?? Buffer.from(message.body).toString("base64"),
     bodyEncoding: text === undefined ? "base64" : "utf8",
     headers: jsonSafe(headers) as Record<string, unknown>,
@@ -210,8 +214,13 @@ function utf8OrUndefined(body: Uint8Array): string | undefined {
   }
 }
 
-function previewOf(text: string): string {
-  const flat = text.replace(/\s+/g, " ").trim();
+function previewOf(message: BrowsedMessage, text: string | undefined): string {
+  const { contentType, contentEncoding } = message.properties;
+  const decoded = decodeMessage(message.body, { ...(contentType !== undefined ? { contentType } : {}), ...(contentEncoding !== undefined ? { contentEncoding } : {}) });
+  const shown = decoded.ok
+    ? `${decoded.body.type} ${decoded.body.name}${decoded.body.category === "rpc" ? " (rpc)" : ""} ${JSON.stringify(decoded.body.content)}`
+    : (text ?? Buffer.from(message.body).toString("latin1"));
+  const flat = shown.replace(/\s+/g, " ").trim();
   return flat.length > PREVIEW_LENGTH ? `${flat.slice(0, PREVIEW_LENGTH - 1)}…` : flat;
 }
 
