@@ -13,6 +13,8 @@ import type { Broker } from "./Broker.js";
 import type { Delivery, Disposition, DriverConsumer, DriverPublisher, QueueSpec } from "./driver/BrokerDriver.js";
 import { TransportError } from "./errors.js";
 import { newReplier, type Replier } from "./reply.js";
+import { ProcessSpan, type DeliveryTrace } from "./telemetry/DeliveryTrace.js";
+import type { TransportObserver } from "./telemetry/TransportObserver.js";
 
 /** A queue to consume, with its declaration flags. */
 export interface QueueOptions {
@@ -78,6 +80,8 @@ export interface Incoming {
    * echoing its correlation id (none for Python Postage callers, which need none).
    */
   readonly reply?: (result: Message) => Promise<void>;
+  /** The delivery's trace (its `process` span) while an OpenTelemetry SDK is registered; else undefined. */
+  readonly trace: DeliveryTrace | undefined;
 }
 
 /**
@@ -112,6 +116,8 @@ export interface ConsumerOptions {
    * failed: the message is then rejected to the broker). @default console.error
    */
   onError?: (error: unknown) => void;
+  /** Told about each message dead-lettered, for metrics. @default none */
+  observer?: TransportObserver;
 }
 
 /** Counters of a consumer. */
@@ -246,8 +252,10 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
   };
 
   /** Dead-letters a copy and resolves to the disposition of the original. */
-  const deadLetter = async (delivery: Delivery, code: string, reason: string): Promise<Disposition> => {
+  const deadLetter = async (delivery: Delivery, code: string, reason: string, traced?: ProcessSpan): Promise<Disposition> => {
     broker.log(() => `[postage] dead-letter ${code}: ${reason} (from ${delivery.exchange || "(default)"}/${delivery.routingKey})`);
+    traced?.deadLettered(code, reason);
+    options.observer?.deadLettered?.(code);
     if (deadLetterExchange === false) return "reject";
     try {
       await prepareDeadLetter(deadLetterExchange);
@@ -269,7 +277,16 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
     }
   };
 
-  const onDelivery = async (delivery: Delivery): Promise<Disposition> => {
+  // Not an async function: decide() is the one async layer per delivery (this is the hot path).
+  const onDelivery = (delivery: Delivery): Promise<Disposition> => {
+    try {
+      return receive(delivery);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  };
+
+  const receive = (delivery: Delivery): Promise<Disposition> => {
     counters.received += 1;
     const properties = delivery.properties;
     const outcome = decodeMessage(delivery.body, { encoder, maxBytes: options.maxBytes, contentType: properties.contentType, contentEncoding: properties.contentEncoding });
@@ -280,6 +297,7 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
     const { message, body } = outcome;
     if (broker.debug) broker.log(`[postage] received ${message.type}/${message.name} from ${delivery.exchange || "(default)"}/${delivery.routingKey} id=${properties.messageId ?? "-"}`);
     const replyTo = properties.replyTo;
+    const traced = ProcessSpan.start(delivery, message); // undefined while no OpenTelemetry SDK is registered
     const incoming: Incoming =
       replyTo !== undefined && replyTo !== ""
         ? {
@@ -287,17 +305,25 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
             body,
             delivery,
             reply: (result: Message) => {
-              replier ??= createRepliesFor();
-              return replier.reply(delivery, result);
+              const replies = (replier ??= createRepliesFor());
+              // In the delivery's trace wherever the handler runs (an actor's turn has a context of its own).
+              return traced === undefined ? replies.reply(delivery, result) : traced.run(() => replies.reply(delivery, result));
             },
+            trace: traced,
           }
-        : { message, body, delivery };
+        : { message, body, delivery, trace: traced };
+    return traced === undefined ? decide(incoming, undefined) : traced.around(() => decide(incoming, traced));
+  };
+
+  /** Runs the handler on a decoded delivery and turns its outcome into the delivery's disposition. */
+  const decide = async (incoming: Incoming, traced: ProcessSpan | undefined): Promise<Disposition> => {
+    const delivery = incoming.delivery;
     let decision: HandlerOutcome;
     try {
       decision = await handler(incoming);
     } catch (error) {
       counters.rejected += 1;
-      return deadLetter(delivery, "HANDLER_ERROR", error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+      return deadLetter(delivery, "HANDLER_ERROR", error instanceof Error ? `${error.name}: ${error.message}` : String(error), traced);
     }
     if (decision === undefined || decision === "ack") {
       counters.handled += 1;
@@ -308,8 +334,8 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
       return "requeue";
     }
     counters.rejected += 1;
-    if (decision === "reject") return deadLetter(delivery, "REJECTED", "rejected by the handler");
-    return deadLetter(delivery, decision.code, decision.reason);
+    if (decision === "reject") return deadLetter(delivery, "REJECTED", "rejected by the handler", traced);
+    return deadLetter(delivery, decision.code, decision.reason, traced);
   };
 
   const createRepliesFor = (): Replier => {

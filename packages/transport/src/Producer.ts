@@ -17,6 +17,7 @@ import { TransportError } from "./errors.js";
 import { publishRoutes } from "./publishRoutes.js";
 import { resolveRouting, type ExchangeKeys, type Routing } from "./routing.js";
 import { gatherReplies, type GatherOptions } from "./gather.js";
+import type { TransportObserver } from "./telemetry/TransportObserver.js";
 import { DEFAULT_RPC_OPTIONS, RpcClient, type PendingReply, type RpcOptions, type RpcStats } from "./RpcClient.js";
 
 /** Builds a message from typed arguments (Python Postage's `build_message_<name>` / `build_rpc_<name>`). */
@@ -144,6 +145,8 @@ export interface ProducerOptions<M extends MessageBuilders = {}, R extends Messa
   rpc?: RpcOptions;
   /** Largest reply accepted, in bytes. @default 1 MiB (core's default) */
   maxReplyBytes?: number;
+  /** Told how RPC calls end, for metrics (an actor's producer gets the scheduler's). @default none */
+  observer?: TransportObserver;
 }
 
 /**
@@ -213,7 +216,7 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
 
   const getRpc = (): RpcClient => {
     if (rpcClient === undefined) {
-      const client = new RpcClient(broker, getPublisher, { encoder, maxBytes: options.maxReplyBytes });
+      const client = new RpcClient(broker, getPublisher, { encoder, maxBytes: options.maxReplyBytes }, options.observer);
       rpcClient = client;
       unregisterRpc = broker.own("rpc", client);
     }
@@ -263,6 +266,7 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
     const pending = await getRpc().start(
       {
         routes,
+        name: message.name,
         body: encoder.encode(message.toBody()),
         properties: propertiesFor(sendOptions, nanoid()),
         mandatory: sendOptions.mandatory ?? true,

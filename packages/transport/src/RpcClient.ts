@@ -1,3 +1,4 @@
+import type { Context } from "@opentelemetry/api";
 import { decodeMessage, ExceptionResult, ResultMessage, type Encoder } from "@postage/core";
 import { nanoid } from "nanoid";
 import type { Broker } from "./Broker.js";
@@ -5,6 +6,8 @@ import type { Delivery, DriverConsumer, DriverPublisher, DriverReplyChannel, Mes
 import { TransportError } from "./errors.js";
 import { publishRoutes, type PublishTarget } from "./publishRoutes.js";
 import type { ExchangeKeys } from "./routing.js";
+import { RpcCallWatch } from "./telemetry/RpcCallWatch.js";
+import type { TransportObserver } from "./telemetry/TransportObserver.js";
 
 /**
  * How replies come back:
@@ -61,6 +64,8 @@ export interface RpcStats {
 /** What one call sends. @internal */
 export interface RpcRequest {
   routes: ExchangeKeys;
+  /** The command's name (the RPC method, for telemetry). */
+  name: string;
   body: Uint8Array;
   properties: MessageProperties;
   mandatory: boolean;
@@ -127,6 +132,7 @@ export class RpcClient {
     private readonly broker: Broker,
     private readonly publisher: () => DriverPublisher,
     private readonly decode: { encoder: Encoder; maxBytes: number | undefined },
+    private readonly observer?: TransportObserver,
   ) {}
 
   /** Publishes a request and returns once it is published (confirmed, when confirms are on). */
@@ -134,19 +140,22 @@ export class RpcClient {
     if (this.closing !== undefined) throw new TransportError("CLOSED", "the RPC client is closed");
     this.stats.calls += 1;
     const messageId = request.properties.messageId ?? nanoid();
-    return options.replyMode === "queue" ? this.startQueued(messageId, request, options) : this.startDirect(messageId, request, options);
+    const watch = RpcCallWatch.start(request, messageId, options.replyMode, this.observer); // undefined without tracing or metrics
+    const parent = watch?.parent;
+    const started = options.replyMode === "queue" ? this.startQueued(messageId, request, options, parent) : this.startDirect(messageId, request, options, parent);
+    return watch === undefined ? started : watch.follow(started);
   }
 
-  private async startDirect(messageId: string, request: RpcRequest, options: Required<RpcOptions>): Promise<PendingReply> {
+  private async startDirect(messageId: string, request: RpcRequest, options: Required<RpcOptions>, parent: Context | undefined): Promise<PendingReply> {
     const channel = await this.replyChannel();
     const call = this.track(messageId, () => this.pending.delete(messageId));
     this.pending.set(messageId, call);
     const properties: MessageProperties = { ...request.properties, messageId, correlationId: messageId, replyTo: channel.replyTo };
-    await this.runAttempts(call, channel, request, properties, options);
+    await this.runAttempts(call, channel, request, properties, options, parent);
     return { messageId, replyTo: channel.replyTo, reply: () => call.result };
   }
 
-  private async startQueued(messageId: string, request: RpcRequest, options: Required<RpcOptions>): Promise<PendingReply> {
+  private async startQueued(messageId: string, request: RpcRequest, options: Required<RpcOptions>, parent: Context | undefined): Promise<PendingReply> {
     let consumer: DriverConsumer | undefined;
     const call = this.track(messageId, () => {
       if (consumer === undefined) return;
@@ -169,7 +178,7 @@ export class RpcClient {
     }
     const replyTo = consumer.queue;
     const properties: MessageProperties = { ...request.properties, messageId, correlationId: messageId, replyTo };
-    await this.runAttempts(call, this.publisher(), request, properties, options);
+    await this.runAttempts(call, this.publisher(), request, properties, options, parent);
     return { messageId, replyTo, reply: () => call.result };
   }
 
@@ -183,10 +192,17 @@ export class RpcClient {
   }
 
   /** Sends the first attempt (its failure rejects the caller), then arms the retry timer. */
-  private async runAttempts(call: Call, target: PublishTarget, request: RpcRequest, properties: MessageProperties, options: Required<RpcOptions>): Promise<void> {
+  private async runAttempts(
+    call: Call,
+    target: PublishTarget,
+    request: RpcRequest,
+    properties: MessageProperties,
+    options: Required<RpcOptions>,
+    parent: Context | undefined,
+  ): Promise<void> {
     const attempt = async (): Promise<void> => {
       call.attempts += 1;
-      await publishRoutes(this.broker, target, request.routes, request.body, properties, { mandatory: request.mandatory }, request.describe);
+      await publishRoutes(this.broker, target, request.routes, request.body, properties, { mandatory: request.mandatory }, request.describe, parent);
     };
     const arm = (): void => {
       if (call.settled) return;

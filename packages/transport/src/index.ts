@@ -33,6 +33,8 @@ export {
   type Rejection,
 } from "./Consumer.js";
 export type { ExchangeKeys, Routing } from "./routing.js";
+export type { DeliveryTrace } from "./telemetry/DeliveryTrace.js";
+export type { RpcOutcome, TransportObserver } from "./telemetry/TransportObserver.js";
 export { TransportError, type TransportErrorCode, type TransportErrorDetails } from "./errors.js";
 export {
   resolveConnectionSettings,

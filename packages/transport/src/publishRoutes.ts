@@ -1,7 +1,9 @@
+import type { Context } from "@opentelemetry/api";
 import type { ExchangeDefinition } from "@postage/core";
 import type { Broker } from "./Broker.js";
 import type { MessageProperties, PublishOptions } from "./driver/BrokerDriver.js";
 import type { ExchangeKeys } from "./routing.js";
+import { startSendSpan } from "./telemetry/sendSpan.js";
 
 /** Anything that publishes raw bytes: a driver publisher or a reply channel. @internal */
 export interface PublishTarget {
@@ -21,13 +23,14 @@ export function publishRoutes(
   properties: MessageProperties,
   options: PublishOptions,
   describe: () => string,
+  parent?: Context,
 ): Promise<void> {
   // The usual single route goes without Promise.all and its closures (this is the hot path).
   if (routes.length === 1) {
     const [exchange, routingKey] = routes[0]!;
-    return publishOne(broker, target, exchange, routingKey, body, properties, options, describe);
+    return publishOne(broker, target, exchange, routingKey, body, properties, options, describe, parent);
   }
-  return Promise.all(routes.map(([exchange, routingKey]) => publishOne(broker, target, exchange, routingKey, body, properties, options, describe))).then(() => undefined);
+  return Promise.all(routes.map(([exchange, routingKey]) => publishOne(broker, target, exchange, routingKey, body, properties, options, describe, parent))).then(() => undefined);
 }
 
 async function publishOne(
@@ -39,13 +42,17 @@ async function publishOne(
   properties: MessageProperties,
   options: PublishOptions,
   describe: () => string,
+  parent: Context | undefined,
 ): Promise<void> {
   if (!broker.isExchangeDeclared(exchange.name)) await broker.declareExchange(exchange);
+  const span = startSendSpan(exchange.name, routingKey, body, properties, parent); // undefined without an OpenTelemetry SDK
   try {
-    await target.publish(exchange.name, routingKey, body, properties, options);
+    await target.publish(exchange.name, routingKey, body, span?.properties ?? properties, options);
   } catch (error) {
+    span?.fail(error);
     broker.forgetExchange(exchange.name);
     throw error;
   }
+  span?.end();
   if (broker.debug) broker.log(`[postage] sent ${describe()} -> ${exchange.name || "(default)"}/${routingKey} id=${properties.messageId ?? "-"}`);
 }

@@ -2,6 +2,7 @@ import { jsonEncoder, type Encoder, type Fingerprint, type FingerprintDict, type
 import type { Broker } from "./Broker.js";
 import type { Delivery, DriverPublisher, MessageProperties } from "./driver/BrokerDriver.js";
 import { TransportError } from "./errors.js";
+import { startSendSpan } from "./telemetry/sendSpan.js";
 
 /** Options of {@link createReplier}. */
 export interface ReplierOptions {
@@ -65,7 +66,15 @@ export function newReplier(broker: Broker, options: ReplierOptions, register: bo
       const correlationId = request.properties.correlationId;
       if (correlationId !== undefined && correlationId !== "") properties.correlationId = correlationId;
       publisher ??= broker.driver.createPublisher({ confirm: options.confirm ?? false });
-      await publisher.publish("", replyTo, encoder.encode(result.toBody()), properties, { mandatory: false });
+      const body = encoder.encode(result.toBody());
+      const span = startSendSpan("", replyTo, body, properties, undefined, true); // undefined without an OpenTelemetry SDK
+      try {
+        await publisher.publish("", replyTo, body, span?.properties ?? properties, { mandatory: false });
+      } catch (error) {
+        span?.fail(error);
+        throw error;
+      }
+      span?.end();
       broker.log(() => `[postage] replied ${result.type}/${result.name} -> ${replyTo} correlation=${correlationId ?? "none"}`);
     },
     close() {
