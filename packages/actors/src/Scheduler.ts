@@ -3,6 +3,9 @@ import { ActorError } from "./errors.js";
 import { InspectionHub, type InspectionListener } from "./inspection/InspectionHub.js";
 import { InspectionPublisher, type InspectionPublishingOptions } from "./inspection/InspectionPublisher.js";
 import type { ActorHost, MessageProcessor } from "./MessageProcessor.js";
+import { openMetricsEndpoint, type MetricsEndpoint, type SchedulerMetricsOptions } from "./metrics/metricsEndpoint.js";
+import type { MetricsServer } from "./metrics/MetricsServer.js";
+import type { PostageMetrics } from "./metrics/PostageMetrics.js";
 import { replaceProcess } from "./replaceProcess.js";
 
 /** Turns that may start from microtasks before the scheduler waits for the event loop. */
@@ -36,6 +39,12 @@ export interface SchedulerOptions {
   inspect?: boolean | InspectionPublishingOptions;
   /** How often actors re-announce themselves to inspectors, in ms. @default 2_000 */
   inspectionHeartbeatMs?: number;
+  /**
+   * Prometheus metrics of the actors (see {@link SchedulerMetricsOptions}): `true`, or options with
+   * the `port` to serve `GET /metrics` on. Off, they cost nothing.
+   * @default on, served on POSTAGE_METRICS_PORT, when that is set; else off
+   */
+  metrics?: boolean | SchedulerMetricsOptions;
 }
 
 /** Why {@link Scheduler.run} returned. */
@@ -76,9 +85,13 @@ export class Scheduler implements ActorHost {
   private restartRequested = false;
   private closed = false;
   private publisher: InspectionPublisher | undefined;
+  private readonly metricsEndpoint: MetricsEndpoint | undefined;
+  private unwatchBroker: (() => void) | undefined;
 
   constructor(options: SchedulerOptions = {}) {
     this.options = options;
+    this.metricsEndpoint = openMetricsEndpoint(options.metrics);
+    this.metricsEndpoint?.server?.catch((error: unknown) => this.log(`[postage] metrics: ${error instanceof Error ? error.message : String(error)}`));
     this.inspection = new InspectionHub(() => this.announceAll(), options.inspectionHeartbeatMs);
     this.brokerHandle = options.broker;
     this.ownsBroker = options.broker === undefined;
@@ -94,6 +107,19 @@ export class Scheduler implements ActorHost {
 
   private announceAll(): void {
     for (const actor of this.actors) if (!["stopped", "failed"].includes(actor.state)) actor.announce();
+  }
+
+  /** The actors' Prometheus metrics, when on (see {@link SchedulerOptions.metrics}). */
+  get metrics(): PostageMetrics | undefined {
+    return this.metricsEndpoint?.metrics;
+  }
+
+  /**
+   * The server of `/metrics`, when a port was given: resolves once it listens (its `url` says
+   * where), rejects with `METRICS_SERVER` when the port could not be bound.
+   */
+  get metricsServer(): Promise<MetricsServer> | undefined {
+    return this.metricsEndpoint?.server;
   }
 
   /** The broker the actors use (connected on first use when none was given). */
@@ -119,6 +145,7 @@ export class Scheduler implements ActorHost {
   add<A extends MessageProcessor>(actor: A): A {
     if (this.closed || this.shuttingDown) throw new ActorError("SCHEDULER_CLOSED", "the scheduler is shutting down; create a new one");
     this.startPublishing();
+    if (this.metricsEndpoint !== undefined) this.unwatchBroker ??= this.metricsEndpoint.metrics.watchBroker(this.broker);
     this.actors.add(actor);
     actor.start(this);
     void actor.whenDone().then(() => this.actorDone(actor)); // whenDone never rejects
@@ -195,6 +222,9 @@ export class Scheduler implements ActorHost {
       }
     }
     if (this.ownsBroker && this.brokerHandle) await this.brokerHandle.close();
+    this.unwatchBroker?.();
+    for (const actor of this.actors) this.metricsEndpoint?.metrics.untrack(actor);
+    await this.metricsEndpoint?.release();
   }
 
   /** @internal */
@@ -233,9 +263,12 @@ export class Scheduler implements ActorHost {
 
   /** @internal */
   report(actor: MessageProcessor, error: unknown, what: string): void {
-    const log = this.options.log ?? ((line: string) => console.error(line));
     const detail = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
-    log(`[postage] ${actor.fingerprint.name ?? "actor"} (${actor.id}): ${what}: ${detail}`);
+    this.log(`[postage] ${actor.fingerprint.name ?? "actor"} (${actor.id}): ${what}: ${detail}`);
+  }
+
+  private log(line: string): void {
+    (this.options.log ?? ((text: string) => console.error(text)))(line);
   }
 
   private readonly turn = (): void => {

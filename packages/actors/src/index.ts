@@ -1,5 +1,8 @@
 export { MessageProcessor, type MessageProcessorOptions, type ProcessorCounters } from "./MessageProcessor.js";
 export { Scheduler, type SchedulerOptions, type RunResult } from "./Scheduler.js";
+export { PostageMetrics, type PostageMetricsOptions, type ProcessedOutcome } from "./metrics/PostageMetrics.js";
+export { MetricsServer, type MetricsServerOptions } from "./metrics/MetricsServer.js";
+export type { SchedulerMetricsOptions } from "./metrics/metricsEndpoint.js";
 export {
   messageHandler,
   messageHandlerFullBody,

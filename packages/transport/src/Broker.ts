@@ -105,6 +105,11 @@ export class Broker {
     return this.shared.driver;
   }
 
+  /** Whether the connection is up now (false while the driver reconnects, and once closed). */
+  get connected(): boolean {
+    return this.closing === undefined && this.shared.driver.connected;
+  }
+
   /** True once {@link close} was called. */
   get closed(): boolean {
     return this.closing !== undefined;

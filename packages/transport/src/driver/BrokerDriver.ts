@@ -167,6 +167,8 @@ export interface BrokerDriver {
   browseQueue(queue: string, visit: BrowseVisitor, options?: BrowseOptions): Promise<BrowseResult>;
   /** A direct reply-to channel; `onReply` receives every reply delivered to it. */
   createReplyChannel(onReply: (delivery: Delivery) => void): Promise<DriverReplyChannel>;
+  /** Whether the connection is up now (false while reconnecting and after close); for metrics. */
+  readonly connected: boolean;
   /** Resolves when connected (or rejects with a clear error: refused login, unreachable host). */
   ready(options?: { timeout?: number }): Promise<void>;
   /** Closes everything; idempotent. */

@@ -131,6 +131,11 @@ export class MemoryDriver implements BrokerDriver {
     return channel;
   }
 
+  /** True until {@link close}: there is no connection to lose. */
+  get connected(): boolean {
+    return !this.closed;
+  }
+
   /** Resolves at once (rejects with `CLOSED` after {@link close}). */
   ready(_options?: { timeout?: number }): Promise<void> {
     return this.closed ? Promise.reject(this.closedError()) : RESOLVED;

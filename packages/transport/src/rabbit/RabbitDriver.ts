@@ -171,6 +171,11 @@ export class RabbitDriver implements BrokerDriver {
     if (unpatchable !== undefined) onError(this.fail(unpatchable));
   }
 
+  /** Whether the driver's own connection is up (rabbitmq-client's `ready`); false while it reconnects. */
+  get connected(): boolean {
+    return this.connection.ready;
+  }
+
   ready(options: { timeout?: number } = {}): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
     if (this.closing) return Promise.reject(this.closedError());
