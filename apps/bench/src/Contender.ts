@@ -7,8 +7,21 @@
  */
 import type { BenchSettings } from "./settings.js";
 
-/** Which column of the report (and which key of the `--json` output) a contender fills. */
-export type ContenderKey = "postage" | "rabbitmqClient" | "amqplib";
+/**
+ * Which column of the report (and which key of the `--json` output) a contender fills. The last four are
+ * the peer frameworks of `apps/bench/peers` (`npm run bench:peers`): tuned/acked mode and defaults each.
+ */
+export type ContenderKey =
+  | "postage"
+  | "rabbitmqClient"
+  | "amqplib"
+  | "moleculer"
+  | "moleculerDefaults"
+  | "nestjs"
+  | "nestjsDefaults";
+
+/** The figures a benchmark measures, in report order. */
+export type FigureName = "throughput" | "rpcSequential" | "rpcConcurrent";
 
 /** One timed run: wall-clock seconds, and per-call latencies in milliseconds for RPC runs. */
 export interface RunResult {
@@ -43,6 +56,12 @@ export interface ContenderFactory {
   readonly key: ContenderKey;
   /** Column title in the table. */
   readonly label: string;
+  /**
+   * Run this fraction of the plan's count for a figure (rates stay comparable): for a mode that is
+   * slow by design, such as Nagle's algorithm left on, which costs ~40 ms a round trip.
+   * @default 1 for every figure
+   */
+  readonly scale?: Partial<Record<FigureName, number>>;
   /** Connects and declares what the runs need; rejects if the broker is unreachable. */
   open(settings: BenchSettings): Promise<Contender>;
 }

@@ -20,6 +20,14 @@ describe("parseBenchArgs", () => {
     expect(parseBenchArgs(["--url", "amqp://b"], { AMQP_URL: "amqp://a" }).settings.url).toBe("amqp://b");
   });
 
+  it("--peers, --contenders and --no-extras", () => {
+    const o = parseBenchArgs(["--peers", "--contenders", "postage, moleculer", "--no-extras"], {});
+    expect(o.peers).toBe(true);
+    expect(o.only).toEqual(["postage", "moleculer"]);
+    expect(o.noExtras).toBe(true);
+    expect(parseBenchArgs([], {})).toMatchObject({ peers: false, only: undefined, noExtras: false });
+  });
+
   it("rejects unknown flags and non-numeric counts with a UsageError", () => {
     expect(() => parseBenchArgs(["--fast"], {})).toThrow(UsageError);
     expect(() => parseBenchArgs(["--rounds", "two"], {})).toThrow(/positive integer/);

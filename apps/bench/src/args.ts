@@ -10,6 +10,12 @@ export interface BenchOptions {
   readonly plan: BenchPlan;
   /** Print the JSON object as the last line (progress still goes to stderr). */
   readonly json: boolean;
+  /** Also run the peer frameworks of `apps/bench/peers` (installed by `npm run bench:peers`). */
+  readonly peers: boolean;
+  /** Run only the contenders with these keys (all when undefined). */
+  readonly only: readonly string[] | undefined;
+  /** Skip the Postage-only figures (actor scale, in-memory broker). */
+  readonly noExtras: boolean;
   /** Broker process to measure CPU of; undefined = find it. */
   readonly brokerPid: number | undefined;
   readonly help: boolean;
@@ -22,6 +28,10 @@ export const usage = `usage: node apps/bench/dist/main.js [options]
   --url URL          broker (default $AMQP_URL or ${defaultSettings.url})
   --rounds N         measured rounds (median taken over them)
   --in-flight N      concurrent RPC calls (default ${fullPlan.inFlight})
+  --peers            also run Moleculer and NestJS (install them first: npm run bench:peers does both)
+  --contenders K,K   only these contenders (postage, rabbitmqClient, amqplib, moleculer, moleculerDefaults,
+                     nestjs, nestjsDefaults)
+  --no-extras        skip the actor-scale and in-memory figures
   --broker-pid PID   broker process for CPU figures (default: the only local beam.smp running rabbit)`;
 
 /** Thrown for a malformed command line; main prints the message and the usage. */
@@ -43,6 +53,9 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
         rounds: { type: "string" },
         "in-flight": { type: "string" },
         "broker-pid": { type: "string" },
+        peers: { type: "boolean", default: false },
+        contenders: { type: "string" },
+        "no-extras": { type: "boolean", default: false },
         help: { type: "boolean", short: "h", default: false },
       },
       strict: true,
@@ -64,6 +77,9 @@ export function parseBenchArgs(argv: readonly string[], env: NodeJS.ProcessEnv =
     settings: { ...defaultSettings, url: values.url ?? env["AMQP_URL"] ?? defaultSettings.url },
     plan: { ...base, ...(rounds !== undefined && { rounds }), ...(inFlight !== undefined && { inFlight }) },
     json: values.json,
+    peers: values.peers,
+    only: values.contenders?.split(",").map((k) => k.trim()).filter((k) => k !== ""),
+    noExtras: values["no-extras"],
     brokerPid: int("broker-pid", values["broker-pid"]),
     help: values.help,
   };

@@ -11,7 +11,12 @@ export interface ExtraResults {
 }
 
 /** Every column of the JSON output, present even when a contender did not run (then null). */
-export const allContenderKeys: readonly ContenderKey[] = ["postage", "rabbitmqClient", "amqplib"];
+export const allContenderKeys: readonly ContenderKey[] = [
+  "postage", "rabbitmqClient", "amqplib", "moleculer", "moleculerDefaults", "nestjs", "nestjsDefaults",
+];
+
+/** The peer frameworks in their acked (tuned) modes: what Postage's own figures are held against. */
+export const ackedPeerKeys: readonly ContenderKey[] = ["moleculer", "nestjs"];
 
 /** Values per contender key; null for a contender that did not run or a figure it has no value for. */
 export type PerContender = Record<ContenderKey, number | null>;
@@ -27,10 +32,17 @@ export interface BenchJson {
   readonly rpcConcurrentP99Ms: PerContender;
   /** Broker CPU microseconds per delivered message; null when the broker process was not found. */
   readonly throughputBrokerCpuUs: PerContender;
+  /** Broker CPU microseconds per RPC call, 1 and `inFlight` in flight; null when not measured. */
+  readonly rpcSequentialBrokerCpuUs: PerContender;
+  readonly rpcConcurrentBrokerCpuUs: PerContender;
+  /** CPU microseconds of the bench process (caller and service) per message or call. */
+  readonly throughputClientCpuUs: PerContender;
+  readonly rpcSequentialClientCpuUs: PerContender;
+  readonly rpcConcurrentClientCpuUs: PerContender;
   /** Actor scale per size: start time, resident bytes per application, ping p99 under a neighbour's flood (and idle). */
   readonly scale: ReadonlyArray<{ actors: number; startSeconds: number; bytesPerActor: number; fairnessP99Ms: number; idleP99Ms: number; floodPerSecond: number }>;
-  /** In-memory broker, messages/s through the scheduler. */
-  readonly memory: { oneActor: number; thousandActors: number };
+  /** In-memory broker, messages/s through the scheduler; null with `--no-extras`. */
+  readonly memory: { oneActor: number; thousandActors: number } | null;
   readonly plan: BenchResults["plan"];
   readonly settings: Omit<BenchResults["settings"], "url"> & { url: string };
 }
@@ -48,7 +60,7 @@ function column(results: BenchResults, figure: FigureName, pick: (s: FigureSumma
 }
 
 /** Builds the `--json` object. The URL's password is masked. */
-export function toJson(results: BenchResults, extras: ExtraResults): BenchJson {
+export function toJson(results: BenchResults, extras?: ExtraResults): BenchJson {
   return {
     throughput: column(results, "throughput", (s) => s.perSecond, 0),
     rpcSequential: column(results, "rpcSequential", (s) => s.perSecond, 0),
@@ -58,7 +70,12 @@ export function toJson(results: BenchResults, extras: ExtraResults): BenchJson {
     rpcConcurrentP50Ms: column(results, "rpcConcurrent", (s) => s.p50Ms, 3),
     rpcConcurrentP99Ms: column(results, "rpcConcurrent", (s) => s.p99Ms, 3),
     throughputBrokerCpuUs: column(results, "throughput", (s) => s.brokerCpuUs, 1),
-    scale: extras.scale.map((r) => ({
+    rpcSequentialBrokerCpuUs: column(results, "rpcSequential", (s) => s.brokerCpuUs, 1),
+    rpcConcurrentBrokerCpuUs: column(results, "rpcConcurrent", (s) => s.brokerCpuUs, 1),
+    throughputClientCpuUs: column(results, "throughput", (s) => s.clientCpuUs, 1),
+    rpcSequentialClientCpuUs: column(results, "rpcSequential", (s) => s.clientCpuUs, 1),
+    rpcConcurrentClientCpuUs: column(results, "rpcConcurrent", (s) => s.clientCpuUs, 1),
+    scale: (extras?.scale ?? []).map((r) => ({
       actors: r.actors,
       startSeconds: Number(r.startSeconds.toFixed(2)),
       bytesPerActor: Math.round(r.bytesPerActor),
@@ -66,7 +83,7 @@ export function toJson(results: BenchResults, extras: ExtraResults): BenchJson {
       idleP99Ms: Number(r.idleP99Ms.toFixed(2)),
       floodPerSecond: Math.round(r.floodPerSecond),
     })),
-    memory: { oneActor: Math.round(extras.memory.oneActor), thousandActors: Math.round(extras.memory.thousandActors) },
+    memory: extras ? { oneActor: Math.round(extras.memory.oneActor), thousandActors: Math.round(extras.memory.thousandActors) } : null,
     plan: results.plan,
     settings: { ...results.settings, url: maskPassword(results.settings.url) },
   };
@@ -113,15 +130,21 @@ export function toTable(results: BenchResults, extras?: ExtraResults): string {
         return s?.p50Ms !== undefined && s.p99Ms !== undefined ? `${s.p50Ms.toFixed(2)} / ${s.p99Ms.toFixed(2)}` : "-";
       })]);
     }
-    if (cols.some(({ key }) => row[key]?.brokerCpuUs !== undefined)) {
-      rows.push(["  broker CPU, us per op", ...cols.map(({ key }) => {
-        const us = row[key]?.brokerCpuUs;
+    for (const [title, pick] of [
+      ["  broker CPU, us per op", (s: FigureSummary) => s.brokerCpuUs],
+      ["  client CPU, us per op", (s: FigureSummary) => s.clientCpuUs],
+    ] as const) {
+      if (!cols.some(({ key }) => row[key] && pick(row[key]) !== undefined)) continue;
+      rows.push([title, ...cols.map(({ key }) => {
+        const us = row[key] && pick(row[key]);
         return us === undefined ? "-" : us.toFixed(0);
       })]);
     }
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? "").length)));
-  const table = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("   ")).join("\n");
+  let table = rows.map((r) => r.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join("   ")).join("\n");
+  const against = againstPeers(results);
+  if (against) table += `\n\n${against}`;
   if (extras === undefined) return table;
   const lines = [table, "", "Postage actor scale on RabbitMQ (GenericApplications in one process):"];
   for (const r of extras.scale) {
@@ -131,5 +154,28 @@ export function toTable(results: BenchResults, extras?: ExtraResults): string {
     );
   }
   lines.push(`Postage in-memory broker through the scheduler: ${fmt(extras.memory.oneActor)} msg/s with 1 actor, ${fmt(extras.memory.thousandActors)} msg/s with 1,000 actors`);
+  return lines.join("\n");
+}
+
+/**
+ * One line per figure: Postage's rate over the fastest peer in its acked mode, and its p99 next to
+ * that peer's. Undefined when Postage or no acked peer ran.
+ */
+export function againstPeers(results: BenchResults): string | undefined {
+  const labels = new Map(results.contenders.map((c) => [c.key, c.label]));
+  if (!labels.has("postage") || !ackedPeerKeys.some((k) => labels.has(k))) return undefined;
+  const names: Record<FigureName, string> = { throughput: "events", rpcSequential: "RPC 1 in flight", rpcConcurrent: `RPC ${results.plan.inFlight} in flight` };
+  const lines = ["Postage against the fastest acked peer:"];
+  for (const figure of Object.keys(names) as FigureName[]) {
+    const row = results.figures[figure];
+    const postage = row.postage;
+    const best = ackedPeerKeys
+      .map((key) => ({ key, s: row[key] }))
+      .filter((c): c is { key: ContenderKey; s: FigureSummary } => c.s !== undefined)
+      .sort((a, b) => b.s.perSecond - a.s.perSecond)[0];
+    if (!postage || !best) continue;
+    const p99 = postage.p99Ms !== undefined && best.s.p99Ms !== undefined ? `, p99 ${postage.p99Ms.toFixed(2)} vs ${best.s.p99Ms.toFixed(2)} ms` : "";
+    lines.push(`  ${names[figure].padEnd(16)} ${(postage.perSecond / best.s.perSecond).toFixed(2)}x ${labels.get(best.key) ?? best.key}${p99}`);
+  }
   return lines.join("\n");
 }

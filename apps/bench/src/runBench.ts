@@ -1,4 +1,4 @@
-import type { Contender, ContenderFactory, ContenderKey, RunResult } from "./Contender.js";
+import type { Contender, ContenderFactory, ContenderKey, FigureName, RunResult } from "./Contender.js";
 import type { BrokerCpu } from "./brokerCpu.js";
 import type { BenchSettings } from "./settings.js";
 import { median, percentile } from "./stats.js";
@@ -38,8 +38,8 @@ export const quickPlan: BenchPlan = {
 };
 
 /** The three figures, in report order. */
-export const figureNames = ["throughput", "rpcSequential", "rpcConcurrent"] as const;
-export type FigureName = (typeof figureNames)[number];
+export const figureNames: readonly FigureName[] = ["throughput", "rpcSequential", "rpcConcurrent"];
+export type { FigureName };
 
 /** One contender's result for one figure: medians over the rounds. */
 export interface FigureSummary {
@@ -51,6 +51,11 @@ export interface FigureSummary {
   readonly p99Ms?: number;
   /** Broker CPU microseconds per message or call, when the broker process could be found. */
   readonly brokerCpuUs?: number;
+  /**
+   * CPU microseconds (user + system) this process spent per message or call: caller and service both,
+   * since they run in one process.
+   */
+  readonly clientCpuUs?: number;
   /** The per-round rates the median was taken from. */
   readonly rounds: readonly number[];
 }
@@ -68,6 +73,7 @@ interface Sample {
   p50Ms?: number;
   p99Ms?: number;
   brokerCpuUs?: number;
+  clientCpuUs?: number;
 }
 
 /**
@@ -87,8 +93,8 @@ export async function runBench(
   try {
     for (const factory of factories) opened.push({ factory, contender: await factory.open(settings) });
 
-    const run = (c: Contender, figure: FigureName, scale: number): Promise<RunResult> => {
-      const n = (base: number) => Math.max(1, Math.round(base * scale));
+    const run = (factory: ContenderFactory, c: Contender, figure: FigureName, scale: number): Promise<RunResult> => {
+      const n = (base: number) => Math.max(1, Math.round(base * scale * (factory.scale?.[figure] ?? 1)));
       switch (figure) {
         case "throughput": return c.throughput(n(plan.throughputN));
         case "rpcSequential": return c.rpcConcurrent(n(plan.rpcSequentialN), 1);
@@ -97,7 +103,7 @@ export async function runBench(
     };
 
     log(`warming up ${opened.map((o) => o.factory.label).join(", ")}`);
-    for (const { contender } of opened) for (const figure of figureNames) await run(contender, figure, plan.warmupFraction);
+    for (const { factory, contender } of opened) for (const figure of figureNames) await run(factory, contender, figure, plan.warmupFraction);
 
     const samples = new Map<string, Sample[]>();
     for (let round = 0; round < plan.rounds; round++) {
@@ -105,9 +111,11 @@ export async function runBench(
         const order = opened.map((_, i) => opened[(i + round) % opened.length]!);
         for (const { factory, contender } of order) {
           const cpu0 = options.brokerCpu?.seconds();
-          const result = await run(contender, figure, 1);
+          const own0 = process.cpuUsage();
+          const result = await run(factory, contender, figure, 1);
+          const own = process.cpuUsage(own0);
           const cpu1 = options.brokerCpu?.seconds();
-          const sample: Sample = { perSecond: result.count / result.seconds };
+          const sample: Sample = { perSecond: result.count / result.seconds, clientCpuUs: (own.user + own.system) / result.count };
           if (result.latenciesMs.length > 0) {
             sample.p50Ms = percentile(result.latenciesMs, 50);
             sample.p99Ms = percentile(result.latenciesMs, 99);
@@ -131,12 +139,13 @@ export async function runBench(
           return values.length > 0 ? median(values) : undefined;
         };
         const summary: FigureSummary = { perSecond: median(list.map((s) => s.perSecond)), rounds: list.map((s) => s.perSecond) };
-        const p50Ms = pick((s) => s.p50Ms), p99Ms = pick((s) => s.p99Ms), brokerCpuUs = pick((s) => s.brokerCpuUs);
+        const p50Ms = pick((s) => s.p50Ms), p99Ms = pick((s) => s.p99Ms), brokerCpuUs = pick((s) => s.brokerCpuUs), clientCpuUs = pick((s) => s.clientCpuUs);
         row[factory.key] = {
           ...summary,
           ...(p50Ms !== undefined && { p50Ms }),
           ...(p99Ms !== undefined && { p99Ms }),
           ...(brokerCpuUs !== undefined && { brokerCpuUs }),
+          ...(clientCpuUs !== undefined && { clientCpuUs }),
         };
       }
       return [figure, row];
