@@ -40,7 +40,15 @@ export function moleculerContender({ key, label, tuned }) {
           autoDeleteQueues: 60_000,
         },
       };
-      const common = { namespace, transporter, logger: false, requestTimeout: settings.rpcTimeoutMs };
+      const common = {
+        namespace,
+        transporter,
+        logger: false,
+        requestTimeout: settings.rpcTimeoutMs,
+        // A heartbeat timer firing while a broker stops publishes on its closing channel, which throws
+        // from the timer (an uncaught rejection ends the bench); a bench run never needs heartbeats.
+        registry: { discoverer: { type: "Local", options: { heartbeatInterval: 3_600, heartbeatTimeout: 7_200 } } },
+      };
       const caller = new ServiceBroker({ ...common, nodeID: `caller-${namespace}` });
       const service = new ServiceBroker({ ...common, nodeID: `service-${namespace}` });
       const events = new EventRun(settings);

@@ -32,7 +32,8 @@ export const usage = `usage: node apps/bench/dist/main.js [options]
   --contenders K,K   only these contenders (postage, rabbitmqClient, amqplib, moleculer, moleculerDefaults,
                      nestjs, nestjsDefaults)
   --no-extras        skip the actor-scale and in-memory figures
-  --broker-pid PID   broker process for CPU figures (default: the only local beam.smp running rabbit)`;
+  --broker-pid PID   broker process for CPU figures (default: the only local beam.smp running rabbit,
+                     or the one listening on the URL's port)`;
 
 /** Thrown for a malformed command line; main prints the message and the usage. */
 export class UsageError extends Error {

@@ -1,5 +1,5 @@
 import { execFileSync } from "node:child_process";
-import { readdirSync, readFileSync } from "node:fs";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
 
 /**
  * Reads the CPU time (user + system) a local RabbitMQ node has used, from `/proc/<pid>/stat`.
@@ -13,15 +13,14 @@ export interface BrokerCpu {
 }
 
 /**
- * Finds the broker process: `pid` if given, else the only `beam.smp` running `-s rabbit boot`.
- * Returns undefined when there is no such process or several (a fault node or cluster is running:
- * pass `--broker-pid` then).
+ * Finds the broker process: `pid` if given, else the only `beam.smp` running `-s rabbit boot`, else
+ * (several nodes run: fault nodes, a cluster) the one listening on `port`. Returns undefined when
+ * none is found (pass `--broker-pid` then).
  */
-export function findBrokerCpu(pid?: number): BrokerCpu | undefined {
+export function findBrokerCpu(pid?: number, port?: number): BrokerCpu | undefined {
   if (pid === undefined) {
     const candidates = listRabbitBeams();
-    if (candidates.length !== 1) return undefined;
-    pid = candidates[0];
+    pid = candidates.length === 1 ? candidates[0] : port === undefined ? undefined : candidates.find((c) => listensOn(c, port));
   }
   if (pid === undefined || Number.isNaN(readCpuSeconds(pid, 100))) return undefined;
   const ticks = clockTicks();
@@ -47,6 +46,37 @@ function listRabbitBeams(): number[] {
     }
   }
   return pids;
+}
+
+/** Whether process `pid` holds a TCP socket listening on `port` (IPv4 or IPv6), from /proc/net/tcp*. */
+function listensOn(pid: number, port: number): boolean {
+  const inodes = new Set<string>();
+  const hexPort = port.toString(16).toUpperCase().padStart(4, "0");
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    let text: string;
+    try {
+      text = readFileSync(table, "utf8");
+    } catch {
+      continue;
+    }
+    for (const line of text.split("\n").slice(1)) {
+      // sl local_address rem_address st ... inode: state 0A is LISTEN, the inode is the tenth field
+      const fields = line.trim().split(/\s+/);
+      if (fields[3] === "0A" && fields[1]?.endsWith(`:${hexPort}`) && fields[9] !== undefined) inodes.add(fields[9]);
+    }
+  }
+  if (inodes.size === 0) return false;
+  try {
+    return readdirSync(`/proc/${pid}/fd`).some((fd) => {
+      try {
+        return inodes.has(/^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`))?.[1] ?? "");
+      } catch {
+        return false;
+      }
+    });
+  } catch {
+    return false; // not ours to read, or gone
+  }
 }
 
 function clockTicks(): number {

@@ -34,7 +34,7 @@ async function main(): Promise<number> {
     process.stderr.write(`unknown contender(s): ${unknown.join(", ") || "(none chosen)"}; known: ${all.map((c) => c.key).join(", ")}\n`);
     return 2;
   }
-  const brokerCpu = findBrokerCpu(options.brokerPid);
+  const brokerCpu = findBrokerCpu(options.brokerPid, brokerPort(options.settings.url));
   const { plan, settings } = options;
   process.stderr.write(
     `bench: ${maskPassword(settings.url)}, ${plan.rounds} rounds, ${settings.bodyBytes} B JSON bodies, confirms, acks, ` +
@@ -61,6 +61,17 @@ async function main(): Promise<number> {
   process.stdout.write(`${toTable(results, extras)}\n`);
   if (options.json) process.stdout.write(`${JSON.stringify(toJson(results, extras))}\n`);
   return 0;
+}
+
+/** The port of a broker on this machine, from its AMQP URL (undefined for a remote or malformed one). */
+function brokerPort(url: string): number | undefined {
+  try {
+    const u = new URL(url);
+    if (!["127.0.0.1", "localhost", "[::1]"].includes(u.hostname)) return undefined;
+    return u.port === "" ? (u.protocol === "amqps:" ? 5671 : 5672) : Number(u.port);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
