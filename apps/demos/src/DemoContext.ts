@@ -13,7 +13,7 @@ export interface DemoContext {
 }
 
 /** What {@link whenRunning} looks at: any processor or application. */
-export type Startable = Pick<MessageProcessor, "state" | "fingerprint" | "lastError">;
+export type Startable = Pick<MessageProcessor, "whenState" | "fingerprint">;
 
 /**
  * Resolves once every actor consumes (its queues are declared and bound), so a sender started
@@ -21,14 +21,13 @@ export type Startable = Pick<MessageProcessor, "state" | "fingerprint" | "lastEr
  * @throws {Error} when an actor failed to start (a missing exchange, a refused login...) or after `timeout` ms.
  */
 export async function whenRunning(actors: readonly Startable[], timeout = 15_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  for (;;) {
-    const failed = actors.find((actor) => actor.state === "failed" || actor.state === "stopped");
-    if (failed) throw new Error(`${failed.fingerprint.name ?? "actor"} did not start: ${failed.lastError ?? failed.state}`);
-    if (actors.every((actor) => actor.state === "running")) return;
-    if (Date.now() > deadline) throw new Error(`the receivers did not start within ${timeout} ms (states: ${actors.map((a) => a.state).join(", ")})`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await Promise.all(
+    actors.map((actor) =>
+      actor.whenState("running", { timeout }).catch((error: unknown) => {
+        throw new Error(`${actor.fingerprint.name ?? "actor"} did not start: ${error instanceof Error ? error.message : String(error)}`, { cause: error });
+      }),
+    ),
+  );
 }
 
 /** `name[n]` when several receivers share a name in one process (the tour), else the name. */

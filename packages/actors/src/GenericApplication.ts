@@ -1,5 +1,5 @@
 import { defineExchange, type ExchangeDefinition, Fingerprint, SuccessResult } from "@postage/core";
-import type { ExchangeQueueKeys, QueueKeys, QueueOptions } from "@postage/transport";
+import type { Consumer, ExchangeQueueKeys, QueueKeys, QueueOptions } from "@postage/transport";
 import { type ApplicationIdentity, addresses, ownKeys, ownQueue, roundRobinKeys, sharedQueue } from "./addressing.js";
 import { ActorError } from "./errors.js";
 import { messageHandler, rpcHandler } from "./handlers/HandlerDefinition.js";
@@ -75,8 +75,10 @@ export class GenericApplication extends MessageProcessor {
     for (const group of options.groups ?? []) checkGroup(group);
     this.handle(rpcHandler<this>("command", "ping", async (_content, reply, { processor }) => reply(new SuccessResult(processor.fingerprint))));
     this.handle(rpcHandler<this>("command", "describe", async (_content, reply, { processor }) => reply(new SuccessResult(processor.describe()))));
-    this.handle(messageHandler<this>("command", "join_group", (content, { processor }) => processor.joinGroup(groupParameter(content.parameters))));
-    this.handle(messageHandler<this>("command", "leave_group", (content, { processor }) => processor.leaveGroup(groupParameter(content.parameters))));
+    // The handlers only ask: the machine binds in `running.joining` / `running.leaving` while the
+    // actor goes on handling (waiting here could wait for this very delivery to be settled).
+    this.handle(messageHandler<this>("command", "join_group", (content, { processor }) => processor.sendToMachine({ type: "join_group", group: groupParameter(content.parameters) })));
+    this.handle(messageHandler<this>("command", "leave_group", (content, { processor }) => processor.sendToMachine({ type: "leave_group", group: groupParameter(content.parameters) })));
   }
 
   /** What `describe` answers, and what `postage ps` shows. */
@@ -100,36 +102,76 @@ export class GenericApplication extends MessageProcessor {
 
   /**
    * Joins a group: binds `{name}#{group}` to the own queue and starts consuming the group's
-   * round-robin queue `{name}#{group}/rr`. Kept across reconnects and in-place restarts.
+   * round-robin queue `{name}#{group}/rr` (state `running.joining`). Kept across reconnects and
+   * in-place restarts. Resolves once the group's bindings are in place (asked while not running,
+   * once the actor runs again). Do not await it from a handler: the handler would wait for itself.
+   * @throws {ActorError} `INVALID_GROUP` for a malformed name; `ACTOR_STOPPED` if the actor stops first.
    */
   async joinGroup(group: string): Promise<void> {
     checkGroup(group);
-    if (this.groups.includes(group)) return;
-    const consumer = this.currentConsumer;
-    if (consumer) for (const [queue, key] of this.groupBindings(group)) await consumer.bind(this.exchange, queue, key);
     this.sendToMachine({ type: "join_group", group });
-    this.announce();
+    await this.whenGroupsSettled();
   }
 
-  /** Leaves a group: unbinds its fan-out key and stops consuming its round-robin queue. */
+  /**
+   * Leaves a group: unbinds its fan-out key from the own queue and stops consuming its round-robin
+   * queue, whose binding stays for the other members (state `running.leaving`).
+   */
   async leaveGroup(group: string): Promise<void> {
-    if (!this.groups.includes(group)) return;
     this.sendToMachine({ type: "leave_group", group });
+    await this.whenGroupsSettled();
+  }
+
+  protected override async bindGroup(group: string): Promise<void> {
+    const consumer = this.requireConsumer();
+    for (const [queue, key] of this.groupBindings(group)) await consumer.bind(this.exchange, queue, key);
+  }
+
+  protected override async unbindGroup(group: string): Promise<void> {
+    const consumer = this.requireConsumer();
+    const [[own, fanOut], [roundRobin]] = this.groupBindings(group) as [[QueueOptions, string], [QueueOptions, string]];
+    await consumer.unbind(this.exchange, own.name, fanOut);
+    // Only this member stops consuming: unbinding the shared queue would cut the group off for all.
+    await consumer.removeQueue(roundRobin.name);
+  }
+
+  /** The own queue outlives in-place restarts (nothing queued for this instance is lost): delete it once the application stops for good. */
+  protected override async release(): Promise<void> {
+    await this.broker.driver.deleteQueue(ownQueue(this.identity).name);
+  }
+
+  private requireConsumer(): Consumer {
     const consumer = this.currentConsumer;
-    if (consumer) for (const [queue, key] of this.groupBindings(group)) await consumer.unbind(this.exchange, queue.name, key);
-    this.announce();
+    if (consumer === undefined) throw new ActorError("NOT_RUNNING", `application ${this.id} has no consumer`);
+    return consumer;
+  }
+
+  /** Resolves once no group change is pending; rejects if the actor stopped first. */
+  private async whenGroupsSettled(): Promise<void> {
+    if (this.getSnapshot().context.groupChanges.length === 0) return;
+    await new Promise<void>((resolve, reject) => {
+      const subscription = this.subscribe((snapshot) => {
+        if (snapshot.context.groupChanges.length === 0) {
+          subscription.unsubscribe();
+          resolve();
+        } else if (snapshot.status !== "active") {
+          subscription.unsubscribe();
+          reject(new ActorError("ACTOR_STOPPED", `application ${this.id} stopped before its group changes were applied`));
+        }
+      });
+    });
   }
 
   protected override initialGroups(): string[] {
     return [...((this.options as GenericApplicationOptions).groups ?? [])];
   }
 
-  protected override baseBindings(): ExchangeQueueKeys {
+  protected override baseBindings(groups: readonly string[]): ExchangeQueueKeys {
     const own = ownQueue(this.identity);
     const queues: Array<QueueKeys[number]> = ownKeys(this.identity).map((key) => [own, key] as const);
     for (const key of roundRobinKeys(this.identity)) queues.push([sharedQueue(key, this.expiresMs), key]);
-    for (const group of this.groups) queues.push(...this.groupBindings(group));
-    return [[this.exchange, queues], ...super.baseBindings()];
+    for (const group of groups) queues.push(...this.groupBindings(group));
+    return [[this.exchange, queues], ...super.baseBindings(groups)];
   }
 
   /** A group's fan-out key on the own queue, and its round-robin queue. */

@@ -27,6 +27,22 @@ export class Mailbox<T> {
     return item;
   }
 
+  /** Removes and returns the items `test` picks, keeping the others in order. */
+  removeWhere(test: (item: T) => boolean): T[] {
+    const removed: T[] = [];
+    const kept: (T | undefined)[] = [];
+    for (let i = this.head; i < this.items.length; i += 1) {
+      const item = this.items[i] as T;
+      if (test(item)) removed.push(item);
+      else kept.push(item);
+    }
+    if (removed.length > 0) {
+      this.items = kept;
+      this.head = 0;
+    }
+    return removed;
+  }
+
   /** Removes and returns every item. */
   takeAll(): T[] {
     const rest = this.items.slice(this.head) as T[];

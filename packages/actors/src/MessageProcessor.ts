@@ -13,7 +13,7 @@ import {
   type QueueRef,
   reject,
 } from "@postage/transport";
-import { type Actor, createActor } from "xstate";
+import { type Actor, type AnyActorLogic, type AnyActorRef, createActor, fromCallback, fromPromise, type Observer, type SnapshotFrom, type Subscription } from "xstate";
 import { ActorError } from "./errors.js";
 import { DuplicateFilter, type DuplicateSuppressionOptions } from "./DuplicateFilter.js";
 import type { HandlerDefinition, ProcessorHandle } from "./handlers/HandlerDefinition.js";
@@ -21,9 +21,9 @@ import { messageHandler } from "./handlers/HandlerDefinition.js";
 import { type HandlersOutcome, runHandlers } from "./handlers/runHandlers.js";
 import type { InspectionHub } from "./inspection/InspectionHub.js";
 import type { MessageCounters } from "./inspection/InspectionEvent.js";
-import { processorGraph, statePath } from "./inspection/machineGraph.js";
+import { processorGraph } from "./inspection/machineGraph.js";
 import { Mailbox } from "./Mailbox.js";
-import { processorMachine, type SupervisionOptions } from "./machine/processorMachine.js";
+import { type DrainInput, type GroupChange, processorMachine, type ProcessorMachine, type StartInput, type SupervisionOptions } from "./machine/processorMachine.js";
 
 /** What runs a processor: the scheduler implements it. @internal */
 export interface ActorHost {
@@ -58,14 +58,49 @@ export interface MessageProcessorOptions<P extends ProcessorHandle = MessageProc
   duplicates?: DuplicateSuppressionOptions | false;
   /** Handle `quit` and `restart` commands. @default true */
   defaultHandlers?: boolean;
+  /**
+   * How long the handlers of one delivery may run, in ms. Past it the message is dead-lettered
+   * with code `HANDLER_TIMEOUT`, the actor moves on to the next one, and a drain (quit, restart,
+   * SIGTERM) no longer waits for the stuck handler; whatever it does later is ignored.
+   * @default undefined (no limit)
+   */
+  handlerTimeoutMs?: number;
 }
 
 /** Counters a processor keeps (also shown by the inspector). */
-export type ProcessorCounters = MessageCounters & { duplicates: number; handlerErrors: number };
+export type ProcessorCounters = MessageCounters & {
+  duplicates: number;
+  handlerErrors: number;
+  /** Handlers that did not finish within `handlerTimeoutMs` (their messages dead-lettered). */
+  timedOut: number;
+  /** Deliveries given back unhandled: their channel died, or the actor drained before starting them. */
+  givenBack: number;
+};
+
+/** The lifecycle machine's snapshot: `value` (the state), `context` (groups, restarts, last error), `status`. */
+export type ProcessorSnapshot = SnapshotFrom<ProcessorMachine>;
+
+/** A top-level state of the lifecycle machine. */
+export type ProcessorState = "starting" | "running" | "restarting" | "recovering" | "stopping" | "stopped" | "failing" | "failed";
+
+/** Options of a wait such as {@link MessageProcessor.whenState}. */
+export interface WaitOptions {
+  /** Give up after this many ms (`WAIT_TIMEOUT`). @default no limit */
+  timeout?: number;
+  /** Give up when this aborts (`WAIT_ABORTED`). */
+  signal?: AbortSignal;
+}
 
 type MailboxItem = { kind: "delivery"; incoming: Incoming; settle: (outcome: HandlerOutcome) => void } | { kind: "timer"; run: () => unknown };
 
-const key = (type: string, name: string): string => `${type}\u0000${name}`;
+/** Handlers are keyed by category, type and name, as in the seed. */
+const key = (category: string, type: string, name: string): string => `${category}\u0000${type}\u0000${name}`;
+
+/** The top-level state of a snapshot value (`"running"` for `{ running: "joining" }`). */
+function topState(value: unknown): string {
+  if (typeof value === "string") return value;
+  return typeof value === "object" && value !== null ? (Object.keys(value)[0] ?? "") : "";
+}
 
 /**
  * A component that handles messages (the seed's `MessageProcessor`): an XState actor whose mailbox
@@ -74,9 +109,17 @@ const key = (type: string, name: string): string => `${type}\u0000${name}`;
  * stop the actor: the message is dead-lettered with the reason, the error is logged once and
  * counted. A message no handler wants is acked and counted as unhandled.
  *
+ * The actor *is* its lifecycle machine ({@link processorMachine}): deliveries reach handlers only
+ * while it is `running`, group changes are states, a consumer that dies sends `fail`. Observe it
+ * with {@link subscribe}, {@link getSnapshot} and {@link whenState}.
+ *
  * Run it with a {@link Scheduler}. Default handlers: `quit` (stop consuming, drain, stop) and
  * `restart` (by default replace the process with a new run of the same program, as the seed;
  * with parameters `{ mode: "actor" }` restart only this actor in place).
+ *
+ * Extension points for subclasses: {@link dispatch} (what handling one decoded delivery means),
+ * {@link behaviourLogic} (a child actor living as long as the machine, e.g. a component's own
+ * state machine) and {@link behaviour} (that child, to send it events and read its snapshot).
  *
  * @example
  * const receiver = new MessageProcessor({
@@ -86,6 +129,7 @@ const key = (type: string, name: string): string => `${type}\u0000${name}`;
  * });
  * const scheduler = new Scheduler({ broker });
  * scheduler.add(receiver);
+ * await receiver.whenState("running", { timeout: 10_000 });
  * await scheduler.run(); // until quit
  */
 export class MessageProcessor implements ProcessorHandle {
@@ -96,7 +140,18 @@ export class MessageProcessor implements ProcessorHandle {
   /** `processor`, or `application` for a {@link GenericApplication}. */
   readonly actorType: string = "processor";
   /** Counters of messages handled. */
-  readonly counters: ProcessorCounters = { received: 0, handled: 0, rejected: 0, unhandled: 0, invalid: 0, sent: 0, duplicates: 0, handlerErrors: 0 };
+  readonly counters: ProcessorCounters = {
+    received: 0,
+    handled: 0,
+    rejected: 0,
+    unhandled: 0,
+    invalid: 0,
+    sent: 0,
+    duplicates: 0,
+    handlerErrors: 0,
+    timedOut: 0,
+    givenBack: 0,
+  };
 
   protected readonly options: MessageProcessorOptions<never>;
   private readonly handlers = new Map<string, HandlerDefinition<this>[]>();
@@ -105,12 +160,19 @@ export class MessageProcessor implements ProcessorHandle {
   private readonly duplicates: DuplicateFilter | undefined;
   /** Bindings added at run time, re-applied when the actor restarts in place. */
   private readonly runtimeBindings: Array<[ExchangeDefinition, QueueRef, string]> = [];
+  /** Signals of the channels deliveries came on: each is watched once, to give back what it brought. */
+  private readonly watched = new WeakSet<AbortSignal>();
   private host: ActorHost | undefined;
-  private machine: Actor<typeof processorMachine> | undefined;
+  private lifecycle: Actor<ProcessorMachine> | undefined;
   private consumer: Consumer | undefined;
   private ownProducer: Producer | undefined;
-  private accepting = false;
+  /** The machine is `running`: its intake lets the scheduler step this actor. */
+  private intakeOpen = false;
+  /** The mailbox item being handled, when it went async. */
   private current: Promise<void> | undefined;
+  private starting: Promise<void> | undefined;
+  private draining: Promise<void> | undefined;
+  private released: Promise<void> | undefined;
   /** @internal Whether the scheduler already has this actor in its run queue. */
   queued = false;
   private finished: Promise<void> | undefined;
@@ -134,11 +196,16 @@ export class MessageProcessor implements ProcessorHandle {
     for (const handler of (options.handlers ?? []) as HandlerDefinition<this>[]) this.handle(handler);
   }
 
-  /** Adds a handler; several handlers for one type and name all run, in the order added. */
+  /**
+   * Adds a handler; several handlers for one category, type and name all run, in the order added.
+   * Message handlers get fire-and-forget messages (category `message`), RPC handlers get RPC
+   * requests (category `rpc`).
+   */
   handle(handler: HandlerDefinition<this>): this {
-    const list = this.handlers.get(key(handler.type, handler.name));
+    const handlerKey = key(handler.rpc ? "rpc" : "message", handler.type, handler.name);
+    const list = this.handlers.get(handlerKey);
     if (list) list.push(handler);
-    else this.handlers.set(key(handler.type, handler.name), [handler]);
+    else this.handlers.set(handlerKey, [handler]);
     return this;
   }
 
@@ -153,38 +220,97 @@ export class MessageProcessor implements ProcessorHandle {
     return this.ownProducer;
   }
 
-  /** The current state of the actor's machine (`starting`, `running`, `stopped`...). */
+  /** The current top-level state of the actor's machine (`starting`, `running`, `stopped`...); `new` before it was started. */
   get state(): string {
-    return this.machine ? statePath(this.machine.getSnapshot().value) : "new";
+    return this.lifecycle ? topState(this.lifecycle.getSnapshot().value) : "new";
   }
 
-  /** Groups joined (meaningful for applications). */
+  /** Groups joined: those whose bindings are in place at the broker (meaningful for applications). */
   get groups(): readonly string[] {
-    return this.machine?.getSnapshot().context.groups ?? [];
+    return this.actor.getSnapshot().context.groups;
   }
 
   /** The last failure outside a handler, if any. */
   get lastError(): string | undefined {
-    return this.machine?.getSnapshot().context.lastError;
+    return this.actor.getSnapshot().context.lastError;
   }
 
   /** Whether the machine asked for the process to be replaced (a `restart` command). */
   get restartProcessRequested(): boolean {
-    return this.machine?.getSnapshot().context.restartProcess ?? false;
+    return this.actor.getSnapshot().context.restartProcess;
   }
 
   /** The queues consumed and what they are bound with, for inspection. */
   get bindings(): Array<[exchange: string, queue: string, key: string]> {
     const list: Array<[string, string, string]> = [];
-    for (const [exchange, queues] of this.allBindings()) {
+    for (const [exchange, queues] of this.allBindings(this.groups)) {
       for (const [queue, routingKey] of queues) list.push([exchange.name, typeof queue === "string" ? queue : queue.name, routingKey]);
     }
     return list;
   }
 
-  /** Stops the actor: acks what it is handling, stops consuming, drains, then `stopped`. */
+  /** The lifecycle machine's current snapshot (state value, context, status). */
+  getSnapshot(): ProcessorSnapshot {
+    return this.actor.getSnapshot();
+  }
+
+  /**
+   * Observes the lifecycle machine: `observer` gets each new snapshot (state changes, group
+   * changes, failures; never one per delivery). Returns the subscription; `unsubscribe()` ends it.
+   *
+   * @example
+   * const subscription = processor.subscribe((snapshot) => console.log(snapshot.value));
+   */
+  subscribe(observer: Observer<ProcessorSnapshot> | ((snapshot: ProcessorSnapshot) => void)): Subscription {
+    return typeof observer === "function" ? this.actor.subscribe(observer) : this.actor.subscribe(observer);
+  }
+
+  /**
+   * Resolves with the snapshot once the machine is in `state` (a top-level state such as
+   * `"running"`, or a nested one such as `"running.joining"`), at once if it already is.
+   * @throws {ActorError} `ACTOR_STOPPED` when the actor reached a final state instead (the message
+   * carries its last error), `WAIT_TIMEOUT` after `timeout` ms, `WAIT_ABORTED` when `signal` aborts.
+   *
+   * @example
+   * scheduler.add(receiver);
+   * await receiver.whenState("running", { timeout: 10_000 });
+   */
+  whenState(state: ProcessorState | `${ProcessorState}.${string}`, options: WaitOptions = {}): Promise<ProcessorSnapshot> {
+    return new Promise<ProcessorSnapshot>((resolve, reject) => {
+      let subscription: Subscription | undefined;
+      let timer: NodeJS.Timeout | undefined;
+      let settled = false;
+      const finish = (error: ActorError | undefined, snapshot?: ProcessorSnapshot): void => {
+        if (settled) return;
+        settled = true;
+        subscription?.unsubscribe();
+        if (timer !== undefined) clearTimeout(timer);
+        options.signal?.removeEventListener("abort", onAbort);
+        if (error) reject(error);
+        else resolve(snapshot as ProcessorSnapshot);
+      };
+      const onAbort = (): void => finish(new ActorError("WAIT_ABORTED", `stopped waiting for actor ${this.id} to be ${state}`, { cause: options.signal?.reason }));
+      const check = (snapshot: ProcessorSnapshot): void => {
+        if (snapshot.matches(state as never)) finish(undefined, snapshot);
+        else if (snapshot.status !== "active") {
+          const last = snapshot.context.lastError;
+          finish(new ActorError("ACTOR_STOPPED", `actor ${this.id} ended ${topState(snapshot.value)} instead of reaching ${state}${last ? `: ${last}` : ""}`));
+        }
+      };
+      if (options.signal?.aborted) return onAbort();
+      check(this.actor.getSnapshot());
+      if (settled) return;
+      options.signal?.addEventListener("abort", onAbort, { once: true });
+      if (options.timeout !== undefined) {
+        timer = setTimeout(() => finish(new ActorError("WAIT_TIMEOUT", `actor ${this.id} was not ${state} within ${options.timeout} ms (it is ${this.state})`)), options.timeout);
+      }
+      subscription = this.actor.subscribe({ next: check, error: (error: unknown) => finish(new ActorError("ACTOR_STOPPED", `actor ${this.id}'s machine failed`, { cause: error })) });
+    });
+  }
+
+  /** Stops the actor: stops consuming, gives back what waits, finishes the handler in progress, then `stopped`. Honoured in every state but the final ones. */
   quit(): void {
-    this.machine?.send({ type: "quit" });
+    this.sendToMachine({ type: "quit" });
   }
 
   /**
@@ -193,7 +319,7 @@ export class MessageProcessor implements ProcessorHandle {
    * re-creates its consumer and bindings, in place.
    */
   restart(mode: "actor" | "process" = "process"): void {
-    this.machine?.send({ type: "restart", mode });
+    this.sendToMachine({ type: "restart", mode });
   }
 
   /**
@@ -204,7 +330,7 @@ export class MessageProcessor implements ProcessorHandle {
     const timer = setTimeout(() => {
       this.timers.delete(timer);
       this.mailbox.push({ kind: "timer", run: callback });
-      this.host?.wake(this);
+      if (this.intakeOpen) this.host?.wake(this);
     }, ms);
     this.timers.add(timer);
     return () => {
@@ -228,7 +354,7 @@ export class MessageProcessor implements ProcessorHandle {
     this.announce();
   }
 
-  /** Resolves when the actor reached a final state (stopped or failed). */
+  /** Resolves when the actor reached a final state (stopped or failed). Never rejects. */
   whenDone(): Promise<void> {
     if (!this.finished) throw new ActorError("NOT_RUNNING", `actor ${this.id} was never started`);
     return this.finished;
@@ -236,8 +362,8 @@ export class MessageProcessor implements ProcessorHandle {
 
   // ---- for subclasses -------------------------------------------------------------------------
 
-  /** The bindings to consume: those given at construction (subclasses add their own). */
-  protected baseBindings(): ExchangeQueueKeys {
+  /** The bindings to consume, given the groups joined: those given at construction (subclasses add their own). */
+  protected baseBindings(_groups: readonly string[]): ExchangeQueueKeys {
     return this.options.bindings ?? [];
   }
 
@@ -246,15 +372,58 @@ export class MessageProcessor implements ProcessorHandle {
     return this.consumer;
   }
 
-  /** Sends an event to the lifecycle machine. */
-  protected sendToMachine(event: Parameters<Actor<typeof processorMachine>["send"]>[0]): void {
-    this.machine?.send(event);
+  /** Sends an event to the lifecycle machine (ignored once it reached a final state). */
+  protected sendToMachine(event: Parameters<Actor<ProcessorMachine>["send"]>[0]): void {
+    const actor = this.lifecycle;
+    if (actor === undefined || actor.getSnapshot().status !== "active") return;
+    actor.send(event);
+  }
+
+  /**
+   * Binds what joining `group` needs at the broker: invoked by the machine in `running.joining`,
+   * and the group counts as joined only once this resolved. Processors have nothing to bind.
+   */
+  protected async bindGroup(_group: string): Promise<void> {}
+
+  /** Undoes {@link bindGroup}: invoked in `running.leaving`. */
+  protected async unbindGroup(_group: string): Promise<void> {}
+
+  /** Called once after the actor drained for good (not for an in-place restart): release what outlives a consumer. */
+  protected async release(): Promise<void> {}
+
+  /**
+   * The logic of an optional child actor, started with the lifecycle machine (id `"behaviour"`)
+   * and kept for its whole life, in-place restarts included: a component's own state machine
+   * (see {@link dispatch} to route deliveries to it). Called once, when the machine is created.
+   * @default undefined (no behaviour)
+   */
+  protected behaviourLogic(): AnyActorLogic | undefined {
+    return undefined;
+  }
+
+  /** The running behaviour child (see {@link behaviourLogic}): send it events, read or persist its snapshot. */
+  protected get behaviour(): AnyActorRef | undefined {
+    return (this.lifecycle?.getSnapshot().children as Record<string, AnyActorRef | undefined> | undefined)?.behaviour;
+  }
+
+  /**
+   * Handles one decoded delivery that passed duplicate suppression: by default runs the handlers
+   * registered for its category, type and name. Returns `undefined` when nothing wants it (the
+   * message is then acked and counted as unhandled). Override to route deliveries elsewhere (a
+   * behaviour machine, for example); settling, counting, timeouts and inspection stay with the caller.
+   * Stay synchronous when possible: a returned promise costs the delivery a turn.
+   */
+  protected dispatch(incoming: Incoming): HandlersOutcome | Promise<HandlersOutcome> | undefined {
+    const { message } = incoming;
+    const handlers = this.handlers.get(key(message.category, message.type, message.name));
+    if (handlers === undefined) return undefined;
+    return runHandlers(handlers, this, { message, body: incoming.body, delivery: incoming.delivery, reply: incoming.reply });
   }
 
   /** @internal Announces the actor to inspection listeners (on start, after a change of groups or bindings). */
   announce(): void {
     const host = this.host;
-    if (!host?.inspection.active || !this.machine) return;
+    if (!host?.inspection.active || !this.lifecycle) return;
     host.inspection.emit({
       kind: "actor",
       actorId: this.id,
@@ -279,22 +448,21 @@ export class MessageProcessor implements ProcessorHandle {
 
   /** @internal Starts the actor on a host (the scheduler). */
   start(host: ActorHost): void {
-    if (this.machine) throw new ActorError("NOT_RUNNING", `actor ${this.id} was already started`);
+    if (this.host) throw new ActorError("NOT_RUNNING", `actor ${this.id} was already started`);
     this.host = host;
-    let previous = "";
-    const machine = createActor(processorMachine, {
-      input: { lifecycle: { start: () => this.startConsuming(), drain: () => this.drain() }, supervision: this.options.supervision, groups: this.initialGroups() },
-      inspect: (event) => {
-        if (event.type !== "@xstate.snapshot" || event.actorRef !== machine || !host.inspection.active) return;
-        const state = statePath((event.snapshot as { value?: unknown }).value);
-        if (state !== previous) host.inspection.emit({ kind: "transition", actorId: this.id, at: Date.now(), event: event.event.type, from: previous, to: state });
-        previous = state;
-      },
-    });
-    this.machine = machine;
+    const machine = this.actor;
+    let previous = topState(machine.getSnapshot().value);
+    let groups = machine.getSnapshot().context.groups;
     this.finished = new Promise((resolve) => {
       machine.subscribe({
         next: (snapshot) => {
+          const state = topState(snapshot.value);
+          if (state !== previous && host.inspection.active) host.inspection.emit({ kind: "transition", actorId: this.id, at: Date.now(), event: this.lastEvent, from: previous, to: state });
+          previous = state;
+          if (snapshot.context.groups !== groups) {
+            groups = snapshot.context.groups;
+            this.announce();
+          }
           if (snapshot.status === "done") resolve();
         },
         error: (error) => {
@@ -309,7 +477,7 @@ export class MessageProcessor implements ProcessorHandle {
 
   /** @internal Whether the actor can start a mailbox item now. */
   get runnable(): boolean {
-    return this.current === undefined && this.mailbox.size > 0;
+    return this.intakeOpen && this.current === undefined && this.mailbox.size > 0;
   }
 
   /** @internal Handles the next mailbox item; returns a promise only when a handler went async. */
@@ -317,7 +485,8 @@ export class MessageProcessor implements ProcessorHandle {
     const item = this.mailbox.shift();
     if (item === undefined) return;
     if (item.kind === "timer") return this.track(this.runTimer(item.run));
-    return this.track(this.deliver(item.incoming, item.settle));
+    if (item.incoming.delivery.signal?.aborted) return this.giveBack(item);
+    return this.track(this.handleDelivery(item.incoming, item.settle));
   }
 
   /** Counters including the consumer's (invalid bodies never reach the mailbox). */
@@ -327,23 +496,9 @@ export class MessageProcessor implements ProcessorHandle {
     return { received, handled, rejected, unhandled, invalid: consumer.invalid ?? 0, sent: sent + (this.ownProducer?.stats.sent ?? 0) };
   }
 
-  // ---- internals --------------------------------------------------------------------------------
-
-  private requireHost(): ActorHost {
-    if (!this.host) throw new ActorError("NOT_RUNNING", `actor ${this.id} is not running: add it to a Scheduler first`);
-    return this.host;
-  }
-
-  private *allBindings(): Iterable<readonly [ExchangeDefinition, ReadonlyArray<readonly [QueueRef, string]>]> {
-    yield* this.baseBindings();
-    for (const [exchange, queue, routingKey] of this.runtimeBindings) yield [exchange, [[queue, routingKey]]];
-  }
-
   /** @internal Asks the actor to drain and stop (scheduler shutdown). */
   shutdown(): void {
-    // An actor that already stopped (quit) has nothing to drain; XState would warn about the event.
-    if (this.machine?.getSnapshot().status !== "active") return;
-    this.machine.send({ type: "shutdown" });
+    this.sendToMachine({ type: "shutdown" });
   }
 
   /** @internal Closes the processor's own producer, if it made one. */
@@ -351,53 +506,61 @@ export class MessageProcessor implements ProcessorHandle {
     await this.ownProducer?.close();
   }
 
-  private track(result: void | Promise<void>): void | Promise<void> {
-    if (result === undefined) return;
-    const running = result.then(undefined, (error: unknown) => this.host?.report(this, error, "delivery failed")).finally(() => {
-      this.current = undefined;
-      if (this.mailbox.size > 0) this.host?.wake(this);
-    });
-    this.current = running;
-    return running;
-  }
+  // ---- handling one delivery ----------------------------------------------------------------------
 
-  private runTimer(run: () => unknown): void | Promise<void> {
-    try {
-      const result = run();
-      if (result instanceof Promise) return result.then(undefined, (error: unknown) => this.host?.report(this, error, "timer callback failed"));
-    } catch (error) {
-      this.host?.report(this, error, "timer callback failed");
-    }
-  }
-
-  private enqueue(incoming: Incoming): HandlerOutcome | Promise<HandlerOutcome> {
-    // A delivery arriving while the actor drains goes back to its queue, for another instance or a later run.
-    if (!this.accepting) return "requeue";
-    return new Promise<HandlerOutcome>((settle) => {
-      this.mailbox.push({ kind: "delivery", incoming, settle });
-      this.host?.wake(this);
-    });
-  }
-
-  private deliver(incoming: Incoming, settle: (outcome: HandlerOutcome) => void): void | Promise<void> {
+  /**
+   * Handles one delivery from the mailbox, start to settlement: counts it, suppresses a duplicate,
+   * {@link dispatch}es it, applies the handler timeout, and settles it (ack, or dead-letter with
+   * the reason). Returns a promise only when the handling went async.
+   */
+  protected handleDelivery(incoming: Incoming, settle: (outcome: HandlerOutcome) => void): void | Promise<void> {
     const host = this.requireHost();
-    const { message, delivery } = incoming;
     this.counters.received += 1;
     if (host.inspection.active) this.emitMessage("received", incoming);
-    if (this.duplicates?.seen(delivery.properties.messageId)) {
+    if (this.duplicates?.seen(incoming.delivery.properties.messageId)) {
       this.counters.duplicates += 1;
       settle("ack");
       return;
     }
-    const handlers = this.handlers.get(key(message.type, message.name));
-    if (handlers === undefined) {
+    const outcome = this.dispatch(incoming);
+    if (outcome === undefined) {
       this.counters.unhandled += 1;
       settle("ack");
       return;
     }
-    const outcome = runHandlers(handlers, this, { message, body: incoming.body, delivery, reply: incoming.reply });
-    if (outcome instanceof Promise) return outcome.then((result) => this.settle(incoming, result, settle));
+    if (outcome instanceof Promise) return this.whenHandled(incoming, outcome, settle);
     this.settle(incoming, outcome, settle);
+  }
+
+  private whenHandled(incoming: Incoming, outcome: Promise<HandlersOutcome>, settle: (outcome: HandlerOutcome) => void): Promise<void> {
+    const limit = this.options.handlerTimeoutMs;
+    if (limit === undefined) return outcome.then((result) => this.settle(incoming, result, settle));
+    return new Promise<void>((resolve, fail) => {
+      const timer = setTimeout(() => {
+        timedOut = true;
+        const reason = `the handlers of ${incoming.message.type} "${incoming.message.name}" did not finish within ${limit} ms`;
+        this.counters.timedOut += 1;
+        this.counters.rejected += 1;
+        this.host?.report(this, new ActorError("HANDLER_TIMEOUT", reason), "handler timed out; message dead-lettered");
+        if (this.host?.inspection.active) this.emitMessage("rejected", incoming, reason);
+        settle(reject(reason, "HANDLER_TIMEOUT"));
+        resolve();
+      }, limit);
+      let timedOut = false;
+      outcome.then(
+        (result) => {
+          if (timedOut) return;
+          clearTimeout(timer);
+          this.settle(incoming, result, settle);
+          resolve();
+        },
+        (error: unknown) => {
+          if (timedOut) return;
+          clearTimeout(timer);
+          fail(error);
+        },
+      );
+    });
   }
 
   private settle(incoming: Incoming, outcome: HandlersOutcome, settle: (outcome: HandlerOutcome) => void): void {
@@ -416,6 +579,180 @@ export class MessageProcessor implements ProcessorHandle {
     settle("ack");
   }
 
+  // ---- internals --------------------------------------------------------------------------------
+
+  /** The lifecycle actor, created on first use (after the subclass constructors ran). */
+  private get actor(): Actor<ProcessorMachine> {
+    this.lifecycle ??= this.createLifecycle();
+    return this.lifecycle;
+  }
+
+  /** The type of the last event the machine received, for transition events. */
+  private lastEvent = "";
+
+  private createLifecycle(): Actor<ProcessorMachine> {
+    const behaviour = this.behaviourLogic();
+    const machine = processorMachine.provide({
+      actors: {
+        start: fromPromise<void, StartInput>(({ input }) => this.startConsuming(input.groups)),
+        drain: fromPromise<void, DrainInput>(({ input }) => this.drain(input.final)),
+        intake: fromCallback(() => {
+          this.openIntake();
+          return () => {
+            this.intakeOpen = false;
+          };
+        }),
+        joinGroup: fromPromise<void, GroupChange>(({ input }) => this.bindGroup(input.group)),
+        leaveGroup: fromPromise<void, GroupChange>(({ input }) => this.unbindGroup(input.group)),
+        ...(behaviour ? { behaviour } : {}),
+      },
+    });
+    const actor: Actor<ProcessorMachine> = createActor(machine, {
+      input: { supervision: this.options.supervision, groups: this.initialGroups() },
+      inspect: (event) => {
+        if (event.type === "@xstate.event" && event.actorRef === actor) this.lastEvent = event.event.type;
+      },
+    });
+    return actor;
+  }
+
+  private requireHost(): ActorHost {
+    if (!this.host) throw new ActorError("NOT_RUNNING", `actor ${this.id} is not running: add it to a Scheduler first`);
+    return this.host;
+  }
+
+  private *allBindings(groups: readonly string[]): Iterable<readonly [ExchangeDefinition, ReadonlyArray<readonly [QueueRef, string]>]> {
+    yield* this.baseBindings(groups);
+    for (const [exchange, queue, routingKey] of this.runtimeBindings) yield [exchange, [[queue, routingKey]]];
+  }
+
+  private openIntake(): void {
+    this.intakeOpen = true;
+    if (this.mailbox.size > 0) this.host?.wake(this);
+  }
+
+  private track(result: void | Promise<void>): void | Promise<void> {
+    if (result === undefined) return;
+    const running = result.then(undefined, (error: unknown) => this.host?.report(this, error, "delivery failed")).finally(() => {
+      this.current = undefined;
+      if (this.runnable) this.host?.wake(this);
+    });
+    this.current = running;
+    return running;
+  }
+
+  private runTimer(run: () => unknown): void | Promise<void> {
+    try {
+      const result = run();
+      if (result instanceof Promise) return result.then(undefined, (error: unknown) => this.host?.report(this, error, "timer callback failed"));
+    } catch (error) {
+      this.host?.report(this, error, "timer callback failed");
+    }
+  }
+
+  /** What the consumer calls with each delivery: into the mailbox, handled once the actor is running and idle. */
+  private enqueue(incoming: Incoming): HandlerOutcome | Promise<HandlerOutcome> {
+    const signal = incoming.delivery.signal;
+    if (signal !== undefined) {
+      if (signal.aborted) {
+        this.counters.givenBack += 1;
+        return "requeue";
+      }
+      if (!this.watched.has(signal)) this.watch(signal);
+    }
+    // A driver without signals: what arrives once the drain began goes back at once.
+    if (this.draining !== undefined) {
+      this.counters.givenBack += 1;
+      return "requeue";
+    }
+    return new Promise<HandlerOutcome>((settle) => {
+      this.mailbox.push({ kind: "delivery", incoming, settle });
+      if (this.intakeOpen) this.host?.wake(this);
+    });
+  }
+
+  /** Once `signal` aborts (channel dead, consumer cancelled), what it brought and is not started yet goes back unhandled. */
+  private watch(signal: AbortSignal): void {
+    this.watched.add(signal);
+    signal.addEventListener(
+      "abort",
+      () => {
+        for (const item of this.mailbox.removeWhere((entry) => entry.kind === "delivery" && entry.incoming.delivery.signal === signal)) this.giveBack(item);
+      },
+      { once: true },
+    );
+  }
+
+  private giveBack(item: MailboxItem): void {
+    if (item.kind !== "delivery") return;
+    this.counters.givenBack += 1;
+    item.settle("requeue");
+  }
+
+  private startConsuming(groups: readonly string[]): Promise<void> {
+    const host = this.requireHost();
+    this.draining = undefined;
+    const run = (async () => {
+      const consumer = createConsumer(
+        host.broker,
+        {
+          bindings: [...this.allBindings(groups)],
+          prefetch: this.options.prefetch ?? 100,
+          ...(this.options.maxBytes === undefined ? {} : { maxBytes: this.options.maxBytes }),
+          fingerprint: this.fingerprint,
+          onError: (error) => host.report(this, error, "consumer error"),
+        },
+        (incoming) => this.enqueue(incoming),
+      );
+      this.consumer = consumer;
+      try {
+        await consumer.ready();
+      } catch (error) {
+        this.consumer = undefined;
+        await consumer.close().catch((closeError: unknown) => host.report(this, closeError, "closing a consumer that failed to start"));
+        throw error;
+      }
+      this.announce();
+    })();
+    this.starting = run;
+    return run;
+  }
+
+  /**
+   * Drains, in order: the consumer is cancelled (the broker stops sending), the mailbox is given
+   * back (its deliveries' signals abort), the handler in progress finishes and is settled, then the
+   * consumer closes. Idempotent while under way: `quit` during a restart's drain awaits the same one.
+   */
+  private drain(final: boolean): Promise<void> {
+    this.draining ??= this.drainNow();
+    const drained = this.draining;
+    if (!final) return drained;
+    return drained.then(() => {
+      this.released ??= this.release().catch((error: unknown) => this.host?.report(this, error, "releasing after the drain failed"));
+      return this.released;
+    });
+  }
+
+  private async drainNow(): Promise<void> {
+    this.intakeOpen = false;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    this.mailbox.removeWhere((item) => item.kind === "timer");
+    // A start still in flight (quit or restart while starting) has a consumer to close too.
+    await this.starting?.catch(() => undefined);
+    const consumer = this.consumer;
+    if (consumer !== undefined) {
+      const closed = consumer.close();
+      // Deliveries carrying no signal (a driver that cannot tell) are given back once the cancel is out.
+      await Promise.resolve();
+      for (const item of this.mailbox.removeWhere((entry) => entry.kind === "delivery" && entry.incoming.delivery.signal === undefined)) this.giveBack(item);
+      await closed;
+    }
+    for (const item of this.mailbox.takeAll()) this.giveBack(item);
+    await this.current;
+    this.consumer = undefined;
+  }
+
   private emitMessage(direction: "received" | "acked" | "rejected", incoming: Incoming, reason?: string): void {
     const { message, delivery } = incoming;
     this.host?.inspection.emit({
@@ -431,44 +768,5 @@ export class MessageProcessor implements ProcessorHandle {
       ...(delivery.properties.messageId ? { messageId: delivery.properties.messageId } : {}),
       ...(reason ? { reason } : {}),
     });
-  }
-
-  private async startConsuming(): Promise<void> {
-    const host = this.requireHost();
-    const consumer = createConsumer(
-      host.broker,
-      {
-        bindings: [...this.allBindings()],
-        prefetch: this.options.prefetch ?? 100,
-        ...(this.options.maxBytes === undefined ? {} : { maxBytes: this.options.maxBytes }),
-        fingerprint: this.fingerprint,
-        onError: (error) => host.report(this, error, "consumer error"),
-      },
-      (incoming) => this.enqueue(incoming),
-    );
-    this.consumer = consumer;
-    this.accepting = true;
-    try {
-      await consumer.ready();
-    } catch (error) {
-      this.accepting = false;
-      this.consumer = undefined;
-      await consumer.close().catch((closeError: unknown) => host.report(this, closeError, "closing a consumer that failed to start"));
-      throw error;
-    }
-    this.announce();
-  }
-
-  private async drain(): Promise<void> {
-    this.accepting = false;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    // Let a synchronous handler that triggered the drain (e.g. `quit`) finish and be acked first.
-    await Promise.resolve();
-    for (const item of this.mailbox.takeAll()) if (item.kind === "delivery") item.settle("requeue");
-    await this.current;
-    const consumer = this.consumer;
-    this.consumer = undefined;
-    await consumer?.close();
   }
 }

@@ -54,9 +54,13 @@ export function roundRobinKeys(id: ApplicationIdentity): string[] {
   return [addresses.nameRoundRobin(id.name), addresses.nameOnHostRoundRobin(id.name, id.host)];
 }
 
-/** The application's own queue: private, gone with the application. */
+/**
+ * The application's own queue: private to its connection (exclusive), and not auto-deleted, so
+ * what was queued for it survives the consumer being re-created by an in-place restart. The
+ * application deletes it when it stops; the broker deletes it with the connection.
+ */
 export function ownQueue(id: ApplicationIdentity): QueueOptions {
-  return { name: `postage.app.${id.name}.${id.instance}`, exclusive: true, autoDelete: true };
+  return { name: `postage.app.${id.name}.${id.instance}`, exclusive: true, autoDelete: false };
 }
 
 /**

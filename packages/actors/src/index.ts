@@ -1,4 +1,11 @@
-export { MessageProcessor, type MessageProcessorOptions, type ProcessorCounters } from "./MessageProcessor.js";
+export {
+  MessageProcessor,
+  type MessageProcessorOptions,
+  type ProcessorCounters,
+  type ProcessorSnapshot,
+  type ProcessorState,
+  type WaitOptions,
+} from "./MessageProcessor.js";
 export { Scheduler, type SchedulerOptions, type RunResult } from "./Scheduler.js";
 export { PostageMetrics, type PostageMetricsOptions, type ProcessedOutcome } from "./metrics/PostageMetrics.js";
 export { MetricsServer, type MetricsServerOptions } from "./metrics/MetricsServer.js";
@@ -15,13 +22,21 @@ export {
   type HandlerOptions,
   type MessageContent,
   type MessageFilter,
+  type HandlerCategory,
   type ProcessorHandle,
   type ReplyFunction,
   type ContentHandler,
   type BodyHandler,
   type RpcHandlerFunction,
 } from "./handlers/HandlerDefinition.js";
-export { processorMachine, type SupervisionOptions, type ProcessorMachineEvent } from "./machine/processorMachine.js";
+export {
+  processorMachine,
+  type ProcessorMachine,
+  type ProcessorMachineContext,
+  type ProcessorMachineEvent,
+  type GroupChange,
+  type SupervisionOptions,
+} from "./machine/processorMachine.js";
 export { machineGraph, activeStatePaths, stateLabel } from "./inspection/machineGraph.js";
 export type { InspectionListener } from "./inspection/InspectionHub.js";
 export type { DuplicateSuppressionOptions } from "./DuplicateFilter.js";

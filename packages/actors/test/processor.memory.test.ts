@@ -112,16 +112,20 @@ describe("MessageProcessor", () => {
     await scheduler.shutdown();
   });
 
-  it("applies filters to a copy, per handler: a filter error discards the message for that handler only", async () => {
+  it("applies filters to a copy of the content (the body for full-body handlers), per handler: a filter error discards the message for that handler only", async () => {
     const seen: string[] = [];
     const { scheduler, producer } = setup({
       handlers: [
         messageHandler("command", "echo", (content) => void seen.push(`plain:${JSON.stringify(content.parameters)}`)),
         messageHandler("command", "echo", (content) => void seen.push(`upgraded:${JSON.stringify(content.parameters)}`), {
+          // An old format carried a bare string; the new one wants { text }. The filter gets the content and returns it.
+          filters: [(content) => (typeof content.parameters === "string" ? { ...content, parameters: { text: content.parameters } } : content)],
+        }),
+        messageHandlerFullBody("command", "echo", (body) => void seen.push(`body:${String(body.fingerprint.name)}:${JSON.stringify(body.content.parameters)}`), {
           filters: [
             (body) => {
-              // An old format carried a bare string; the new one wants { text }.
-              if (typeof body.content.parameters === "string") body.content.parameters = { text: body.content.parameters };
+              body.fingerprint = { ...body.fingerprint, name: "renamed" };
+              return body;
             },
           ],
         }),
@@ -133,8 +137,8 @@ describe("MessageProcessor", () => {
       ],
     });
     await producer.command("echo", "old");
-    await eventually(() => seen.length === 2);
-    expect(seen).toEqual(['plain:"old"', 'upgraded:{"text":"old"}']);
+    await eventually(() => seen.length === 3);
+    expect(seen).toEqual(['plain:"old"', 'upgraded:{"text":"old"}', 'body:renamed:"old"']);
     await scheduler.shutdown();
   });
 

@@ -110,11 +110,6 @@ class PostageContender implements Contender {
 }
 
 /** Resolves once the processor consumes (its queue declared and bound); rejects if it failed to start. */
-export async function waitRunning(processor: Pick<MessageProcessor, "id" | "state" | "lastError">, timeoutMs = 30_000): Promise<void> {
-  const deadline = performance.now() + timeoutMs;
-  while (processor.state !== "running") {
-    if (processor.state === "failed" || processor.state === "stopped") throw new Error(`processor ${processor.id} ${processor.state}: ${processor.lastError ?? "no error recorded"}`);
-    if (performance.now() > deadline) throw new Error(`processor ${processor.id} not running after ${timeoutMs} ms (state ${processor.state})`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
+export async function waitRunning(processor: Pick<MessageProcessor, "whenState">, timeoutMs = 30_000): Promise<void> {
+  await processor.whenState("running", { timeout: timeoutMs });
 }

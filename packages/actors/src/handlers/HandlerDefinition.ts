@@ -8,11 +8,21 @@ export type ReplyFunction = (result: Message) => Promise<void>;
 export type MessageContent = Record<string, unknown>;
 
 /**
- * A filter sees a copy of an incoming body before one handler. It may change the copy, or return
- * a new body (for example to turn an old message format into a new one). If it throws, the
- * message is discarded for that handler only.
+ * A filter (the seed's `MessageFilter`) gets a copy of what its handler would get, the content
+ * (the full body for a full-body handler), and returns what the handler gets instead: the copy,
+ * changed or not, or a new value (for example an old message format turned into the new one).
+ * Returning nothing passes the copy on as the filter left it. If it throws, the message is
+ * discarded for that handler only.
+ *
+ * @example
+ * // An old sender put a bare string where the new handler wants { text }.
+ * const upgrade: MessageFilter = (content) =>
+ *   typeof content.parameters === "string" ? { ...content, parameters: { text: content.parameters } } : content;
  */
-export type MessageFilter = (body: MessageBody) => MessageBody | void;
+export type MessageFilter<T extends MessageContent | MessageBody = MessageContent> = (data: T) => T | void;
+
+/** What a handler kind is keyed by besides type and name: `message` (fire-and-forget) or `rpc`. */
+export type HandlerCategory = "message" | "rpc";
 
 /** What a processor exposes to its handlers. */
 export interface ProcessorHandle {
@@ -51,21 +61,27 @@ export type RpcHandlerFunction<P extends ProcessorHandle = ProcessorHandle> = (
 ) => unknown;
 
 /** Options shared by every handler kind. */
-export interface HandlerOptions {
-  /** Applied in order to a copy of the message before this handler. @default [] */
-  filters?: readonly MessageFilter[];
+export interface HandlerOptions<T extends MessageContent | MessageBody = MessageContent> {
+  /** Applied in order to a copy of the content (the body for full-body handlers) before this handler. @default [] */
+  filters?: readonly MessageFilter<T>[];
 }
 
 /**
- * A registered handler: the message type and name it handles and how to call it. Built with
- * {@link messageHandler}, {@link messageHandlerFullBody}, {@link rpcHandler} or {@link handlerClass}.
+ * A registered handler: the category, message type and name it handles and how to call it (the
+ * seed keys handlers the same way). Built with {@link messageHandler},
+ * {@link messageHandlerFullBody}, {@link rpcHandler} or {@link handlerClass}.
  */
 export interface HandlerDefinition<P extends ProcessorHandle = ProcessorHandle> {
   readonly type: string;
   readonly name: string;
-  /** Receives a reply function (the seed's `RpcHandler`). */
+  /**
+   * Receives a reply function (the seed's `RpcHandler`): it handles messages of category `rpc`
+   * only; the other kinds handle category `message` only.
+   */
   readonly rpc: boolean;
-  readonly filters: readonly MessageFilter[];
+  /** What the filters get and return: the content, or the full body. */
+  readonly filterOn: "content" | "body";
+  readonly filters: ReadonlyArray<(data: never) => unknown>;
   /** Calls the handler for one (filtered) message. */
   readonly invoke: (context: HandlerContext<P>, reply: ReplyFunction) => unknown;
 }
@@ -82,7 +98,7 @@ export function messageHandler<P extends ProcessorHandle = ProcessorHandle>(
   handler: ContentHandler<P>,
   options: HandlerOptions = {},
 ): HandlerDefinition<P> {
-  return { type, name, rpc: false, filters: options.filters ?? [], invoke: (context) => handler(context.body.content, context) };
+  return { type, name, rpc: false, filterOn: "content", filters: options.filters ?? [], invoke: (context) => handler(context.body.content, context) };
 }
 
 /** A handler given the full body, fingerprint included (the seed's `MessageHandlerFullBody`). */
@@ -90,14 +106,17 @@ export function messageHandlerFullBody<P extends ProcessorHandle = ProcessorHand
   type: string,
   name: string,
   handler: BodyHandler<P>,
-  options: HandlerOptions = {},
+  options: HandlerOptions<MessageBody> = {},
 ): HandlerDefinition<P> {
-  return { type, name, rpc: false, filters: options.filters ?? [], invoke: (context) => handler(context.body, context) };
+  return { type, name, rpc: false, filterOn: "body", filters: options.filters ?? [], invoke: (context) => handler(context.body, context) };
 }
 
 /**
- * An RPC handler (the seed's `RpcHandler`): given the content and a reply function. If it throws
- * before replying, the caller receives an exception result with the error's name and message.
+ * An RPC handler (the seed's `RpcHandler`): given the content and a reply function; it handles
+ * RPC requests (category `rpc`), never fire-and-forget messages of the same type and name. The
+ * caller gets the first reply sent for a request (several RPC handlers for one key all run; a
+ * later reply is not sent). If it throws before anyone replied, the caller receives an exception
+ * result with the error's name and message.
  *
  * @example
  * rpcHandler("command", "echo", async (content, reply) => {
@@ -110,7 +129,7 @@ export function rpcHandler<P extends ProcessorHandle = ProcessorHandle>(
   handler: RpcHandlerFunction<P>,
   options: HandlerOptions = {},
 ): HandlerDefinition<P> {
-  return { type, name, rpc: true, filters: options.filters ?? [], invoke: (context, reply) => handler(context.body.content, reply, context) };
+  return { type, name, rpc: true, filterOn: "content", filters: options.filters ?? [], invoke: (context, reply) => handler(context.body.content, reply, context) };
 }
 
 /**
@@ -143,17 +162,21 @@ export type HandlerClass<P extends ProcessorHandle = ProcessorHandle> = new (
   context: HandlerContext<P>,
 ) => Handler<P>;
 
-/** Registers a {@link Handler} class for a message type and name. */
+/**
+ * Registers a {@link Handler} class for a message type and name: for category `rpc` with
+ * `rpc: true`, else for category `message`. Its filters get the content, or the body with `fullBody`.
+ */
 export function handlerClass<P extends ProcessorHandle = ProcessorHandle>(
   type: string,
   name: string,
   HandlerType: HandlerClass<P>,
-  options: HandlerOptions & { rpc?: boolean; fullBody?: boolean } = {},
+  options: HandlerOptions<MessageContent | MessageBody> & { rpc?: boolean; fullBody?: boolean } = {},
 ): HandlerDefinition<P> {
   return {
     type,
     name,
     rpc: options.rpc ?? false,
+    filterOn: options.fullBody ? "body" : "content",
     filters: options.filters ?? [],
     invoke: (context, reply) => new HandlerType(options.fullBody ? context.body : context.body.content, reply, context).call(),
   };

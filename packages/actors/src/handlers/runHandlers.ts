@@ -33,14 +33,21 @@ function describeError(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-/** Applies a handler's filters to a copy of the body; `undefined` when a filter discards it. */
-function filtered(filters: HandlerDefinition["filters"], body: MessageBody): { body: MessageBody; message: Message } | undefined {
+type Filter = (data: unknown) => unknown;
+
+/**
+ * Applies a handler's filters to a copy of the content (or of the body, for full-body handlers);
+ * `undefined` when a filter discards the message.
+ */
+function filtered(handler: HandlerDefinition<never>, body: MessageBody): { body: MessageBody; message: Message } | undefined {
   try {
-    let copy = structuredClone(body);
-    for (const filter of filters) copy = filter(copy) ?? copy;
-    return { body: copy, message: messageFromBody(copy) };
+    let data: unknown = structuredClone(handler.filterOn === "body" ? body : body.content);
+    for (const filter of handler.filters as readonly Filter[]) data = filter(data) ?? data;
+    const result = handler.filterOn === "body" ? (data as MessageBody) : { ...body, content: data as MessageBody["content"] };
+    return { body: result, message: messageFromBody(result) };
   } catch {
-    // A filter that throws discards the message for this handler only (the seed's MessageFilter).
+    // A filter that throws (or returns something that is not a message) discards the message for
+    // this handler only (the seed's MessageFilter).
     return undefined;
   }
 }
@@ -59,7 +66,9 @@ export function runHandlers<P extends ProcessorHandle>(
   const outcome: HandlersOutcome = { completed: 0, filtered: 0, failures: [], rejectReason: undefined };
   let replied = false;
   let rpcFailure: unknown;
+  // The caller gets one reply: the first one sent.
   const reply: ReplyFunction = (result) => {
+    if (replied) return Promise.resolve();
     replied = true;
     return input.reply ? input.reply(result) : Promise.resolve();
   };
@@ -86,7 +95,7 @@ export function runHandlers<P extends ProcessorHandle>(
   const step = (index: number): MaybePromise<HandlersOutcome> => {
     for (let i = index; i < handlers.length; i += 1) {
       const handler = handlers[i]!;
-      const view = handler.filters.length === 0 ? input : filtered(handler.filters, input.body);
+      const view = handler.filters.length === 0 ? input : filtered(handler as HandlerDefinition<never>, input.body);
       if (view === undefined) {
         outcome.filtered += 1;
         continue;
