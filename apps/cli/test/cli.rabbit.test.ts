@@ -166,8 +166,10 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("the postage command ag
     expect(await page.text()).toContain("<html");
     // The demo receivers publish their inspection events: their next heartbeat (every 2 s) shows them.
     const ours = async (): Promise<string[]> => {
-      const snapshot = (await (await fetch(new URL("api/snapshot", url))).json()) as { components: Array<{ fingerprint: { name: string } }> };
-      return snapshot.components.map((c) => c.fingerprint.name).filter((name) => name.startsWith(apps.POSTAGE_DEMO_APP_PREFIX));
+      // Every process on the broker publishes to postage.inspect, and a component is listed from its
+      // first event, before it announced its fingerprint: only announced ones can be ours.
+      const snapshot = (await (await fetch(new URL("api/snapshot", url))).json()) as { components: Array<{ fingerprint?: { name: string } }> };
+      return snapshot.components.flatMap((c) => (c.fingerprint?.name.startsWith(apps.POSTAGE_DEMO_APP_PREFIX) ? [c.fingerprint.name] : []));
     };
     await until("the applications appear in the inspector", async () => {
       if ((await ours()).length >= 3) return true;
