@@ -26,8 +26,10 @@ export interface SchedulerOptions {
   turnBudgetMs?: number;
   /**
    * What a `restart` command does to the process once every actor drained.
-   * `"exec"`: start the same program with the same arguments and exit (the seed's behaviour);
-   * a function: called instead (tests, custom supervisors). @default "exec"
+   * `"exec"`: run the same program with the same arguments again, as a child this process waits
+   * on and forwards signals to, exiting with its code (see `replaceProcess`: the new run has its
+   * own pid, hence a new `{pid}@{host}` address); a function: called instead (tests, custom
+   * supervisors). @default "exec"
    */
   onProcessRestart?: "exec" | (() => void | Promise<void>);
   /** Where errors nobody else sees are logged (once each). @default console.error */
@@ -193,7 +195,7 @@ export class Scheduler implements ActorHost {
     await this.close();
     if (reason === "restart") {
       const onRestart = this.options.onProcessRestart ?? "exec";
-      if (onRestart === "exec") replaceProcess();
+      if (onRestart === "exec") await replaceProcess();
       else await onRestart();
     }
     return { reason, failed };

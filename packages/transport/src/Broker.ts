@@ -117,7 +117,9 @@ export class Broker {
 
   /**
    * Resolves once connected. Rejects with a {@link TransportError} when the broker refuses the
-   * login or cannot be reached within `timeout` ms.
+   * login or cannot be reached within `timeout` ms. Without a `timeout`, a single broker that
+   * refuses the connection fails at once (`CONNECTION_REFUSED`); with one, it is tried again until
+   * the timeout, which is what a program started together with its broker wants.
    */
   ready(options?: { timeout?: number }): Promise<void> {
     return this.shared.driver.ready(options);

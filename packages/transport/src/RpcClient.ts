@@ -135,7 +135,11 @@ export class RpcClient {
     private readonly observer?: TransportObserver,
   ) {}
 
-  /** Publishes a request and returns once it is published (confirmed, when confirms are on). */
+  /**
+   * Publishes a request and returns once it is published (confirmed, when confirms are on).
+   * Every wait counts from this call: the reply channel or reply queue, the publish and each reply
+   * share the attempts' timers, so a call made while the broker is unreachable settles on time.
+   */
   async start(request: RpcRequest, options: Required<RpcOptions>): Promise<PendingReply> {
     if (this.closing !== undefined) throw new TransportError("CLOSED", "the RPC client is closed");
     this.stats.calls += 1;
@@ -146,16 +150,17 @@ export class RpcClient {
     return watch === undefined ? started : watch.follow(started);
   }
 
-  private async startDirect(messageId: string, request: RpcRequest, options: Required<RpcOptions>, parent: Context | undefined): Promise<PendingReply> {
-    const channel = await this.replyChannel();
+  private startDirect(messageId: string, request: RpcRequest, options: Required<RpcOptions>, parent: Context | undefined): Promise<PendingReply> {
     const call = this.track(messageId, () => this.pending.delete(messageId));
     this.pending.set(messageId, call);
-    const properties: MessageProperties = { ...request.properties, messageId, correlationId: messageId, replyTo: channel.replyTo };
-    await this.runAttempts(call, channel, request, properties, options, parent);
-    return { messageId, replyTo: channel.replyTo, reply: () => call.result };
+    // The direct reply-to address is the same after a reconnect (the reply channel re-opens on its own).
+    return this.runAttempts(call, request, options, parent, async () => {
+      const channel = await this.replyChannel();
+      return { target: channel, replyTo: channel.replyTo };
+    });
   }
 
-  private async startQueued(messageId: string, request: RpcRequest, options: Required<RpcOptions>, parent: Context | undefined): Promise<PendingReply> {
+  private startQueued(messageId: string, request: RpcRequest, options: Required<RpcOptions>, parent: Context | undefined): Promise<PendingReply> {
     let consumer: DriverConsumer | undefined;
     const call = this.track(messageId, () => {
       if (consumer === undefined) return;
@@ -165,21 +170,20 @@ export class RpcClient {
       this.cleanups.add(closing);
       void closing.finally(() => this.cleanups.delete(closing)); // deliberate: tracked in `cleanups`, awaited by close()
     });
-    consumer = this.broker.driver.createConsumer({ queue: { name: "", exclusive: true, autoDelete: true }, prefetch: 1 }, (delivery) => {
-      // Any delivery on this private queue is the reply to this call, correlation id or not.
-      this.settleWith(call, delivery);
-      return "ack";
-    });
     try {
-      await consumer.ready;
+      consumer = this.broker.driver.createConsumer({ queue: { name: "", exclusive: true, autoDelete: true }, prefetch: 1 }, (delivery) => {
+        // Any delivery on this private queue is the reply to this call, correlation id or not.
+        this.settleWith(call, delivery);
+        return "ack";
+      });
     } catch (error) {
       call.reject(error);
-      throw error;
+      return Promise.reject(error);
     }
-    const replyTo = consumer.queue;
-    const properties: MessageProperties = { ...request.properties, messageId, correlationId: messageId, replyTo };
-    await this.runAttempts(call, this.publisher(), request, properties, options, parent);
-    return { messageId, replyTo, reply: () => call.result };
+    const replies = consumer;
+    // Asked per attempt: after a reconnect the server-named queue has a new name, and a retry
+    // carrying the old one would be answered into a queue that no longer exists.
+    return this.runAttempts(call, request, options, parent, async () => ({ target: this.publisher(), replyTo: await replies.consuming() }));
   }
 
   private track(id: string, cleanup: () => void): Call {
@@ -191,49 +195,87 @@ export class RpcClient {
     return call;
   }
 
-  /** Sends the first attempt (its failure rejects the caller), then arms the retry timer. */
-  private async runAttempts(
+  /**
+   * Runs the attempts of a call. Attempt windows of `options.timeout` ms start now, one after the
+   * other: each prepares its target and `reply_to` (`prepare`), publishes, and waits for the reply
+   * until its window ends; then the next one sends the request again (same message id). An attempt
+   * still waiting for the connection when its window ends is not sent twice: it goes out when the
+   * broker is back, and the next window waits for it. After the last window the call resolves to a
+   * `TimeoutError` result, or rejects with `TIMEOUT` if the request never left.
+   *
+   * Resolves once the first attempt is published; rejects when it fails (nobody was listening at
+   * all), or when the call ends first.
+   */
+  private runAttempts(
     call: Call,
-    target: PublishTarget,
     request: RpcRequest,
-    properties: MessageProperties,
     options: Required<RpcOptions>,
     parent: Context | undefined,
-  ): Promise<void> {
+    prepare: () => Promise<{ target: PublishTarget; replyTo: string }>,
+  ): Promise<PendingReply> {
+    let replyTo = "";
+    let published = false;
+    let inFlight = false;
+    let firstPublished!: () => void;
+    const first = new Promise<void>((resolve) => {
+      firstPublished = resolve;
+    });
     const attempt = async (): Promise<void> => {
       call.attempts += 1;
-      await publishRoutes(this.broker, target, request.routes, request.body, properties, { mandatory: request.mandatory }, request.describe, parent);
-    };
-    const arm = (): void => {
-      if (call.settled) return;
-      call.timer = setTimeout(() => {
+      inFlight = true;
+      try {
+        const prepared = await prepare();
         if (call.settled) return;
-        if (call.attempts > options.retries) {
-          this.stats.timeouts += 1;
-          call.resolve(
-            new ExceptionResult("TimeoutError", `no reply to ${request.describe()} within ${options.timeout} ms, after ${call.attempts} attempt(s)`),
-          );
-          return;
-        }
-        this.stats.retries += 1;
-        attempt().then(arm, (error: unknown) => {
-          // A retry that finds no route (the server's queue is being re-declared after a broker
-          // restart) or loses the connection is an attempt without a reply, not the end of the call:
-          // the next attempt may succeed, and after the last one the call ends with a TimeoutError
-          // result. Only the first attempt's failure rejects (nobody was listening at all).
-          const code = (error as { code?: unknown } | null)?.code;
-          if (code === "UNROUTABLE" || code === "CONNECTION_LOST") arm();
-          else call.reject(error);
-        });
-      }, options.timeout);
+        replyTo = prepared.replyTo;
+        const properties: MessageProperties = { ...request.properties, messageId: call.id, correlationId: call.id, replyTo };
+        await publishRoutes(this.broker, prepared.target, request.routes, request.body, properties, { mandatory: request.mandatory }, request.describe, parent);
+        published = true;
+        firstPublished();
+      } finally {
+        inFlight = false;
+      }
     };
-    try {
-      await attempt();
-    } catch (error) {
-      call.reject(error);
-      throw error;
-    }
-    arm();
+    const send = (): void => {
+      const window = call.attempts + 1;
+      attempt().catch((error: unknown) => {
+        if (call.settled) return;
+        // The first attempt's failure within its window ends the call: nobody was listening at all.
+        // A later one that finds no route (the server's queue is being re-declared after a broker
+        // restart), loses the connection or misses its publish deadline is an attempt without a
+        // reply: the next window may succeed, and the last one ends the call.
+        const code = (error as { code?: unknown } | null)?.code;
+        if (window === 1 && call.attempts === 1) call.reject(error);
+        else if (code !== "UNROUTABLE" && code !== "CONNECTION_LOST" && code !== "TIMEOUT") call.reject(error);
+      });
+    };
+    const onWindowEnd = (): void => {
+      if (call.settled) return;
+      if (call.attempts > options.retries) {
+        if (published) {
+          this.stats.timeouts += 1;
+          call.resolve(new ExceptionResult("TimeoutError", `no reply to ${request.describe()} within ${options.timeout} ms, after ${call.attempts} attempt(s)`));
+        } else {
+          call.reject(
+            new TransportError(
+              "TIMEOUT",
+              `${request.describe()} could not be sent within ${options.timeout * call.attempts} ms (${call.attempts} attempt(s) of ${options.timeout} ms): the broker is unreachable or not answering`,
+            ),
+          );
+        }
+        return;
+      }
+      if (inFlight) {
+        // Still waiting for the connection: this window counts, the same request is not queued twice.
+        call.attempts += 1;
+      } else {
+        this.stats.retries += 1;
+        send();
+      }
+      call.timer = setTimeout(onWindowEnd, options.timeout);
+    };
+    call.timer = setTimeout(onWindowEnd, options.timeout);
+    send();
+    return Promise.race([first, call.result]).then(() => ({ messageId: call.id, replyTo, reply: () => call.result }));
   }
 
   private replyChannel(): Promise<DriverReplyChannel> {

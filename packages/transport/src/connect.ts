@@ -64,6 +64,12 @@ export function connect(options: ConnectOptions = {}): Broker {
   if (!shared) return new Broker(new SharedConnection(createDriver(settings, logger, publishTimeout), () => undefined), brokerOptions);
   const key = shareKey(settings, publishTimeout);
   let connectionEntry = sharedConnections.get(key);
+  // A connection whose first connect failed for good would fail every caller with its old error
+  // (a broker started after us, a network back): drop it from the share; its brokers still close it.
+  if (connectionEntry?.driver.failure !== undefined) {
+    sharedConnections.delete(key);
+    connectionEntry = undefined;
+  }
   if (connectionEntry === undefined) {
     const created: SharedConnection = new SharedConnection(createDriver(settings, logger, publishTimeout), () => {
       if (sharedConnections.get(key) === created) sharedConnections.delete(key);

@@ -1,6 +1,7 @@
 import { decodeMessage, ExceptionResult, ResultMessage, type Encoder } from "@postage/core";
 import type { Broker } from "./Broker.js";
 import type { Delivery, DriverConsumer, DriverPublisher, MessageProperties } from "./driver/BrokerDriver.js";
+import { TransportError } from "./errors.js";
 import { publishRoutes } from "./publishRoutes.js";
 import type { ExchangeKeys } from "./routing.js";
 
@@ -32,8 +33,9 @@ export interface GatherRequest {
  *
  * Fan-out addresses (a routing key bound to many queues) answer many times: this is how
  * `postage ping` and `postage ps` see every instance. @internal Used through the producer.
+ * The timeout counts from the call: when the broker is unreachable, the gather does not wait for it.
  * @throws {TransportError} when the reply queue cannot be declared or the request cannot be published
- * (missing exchange, unroutable with `mandatory`).
+ * (missing exchange, unroutable with `mandatory`); `TIMEOUT` when it could not be sent within the timeout.
  */
 export async function gatherReplies(
   broker: Broker,
@@ -48,28 +50,56 @@ export async function gatherReplies(
     finish = resolve;
   });
   const limit = options.limit ?? Number.POSITIVE_INFINITY;
-  const consumer: DriverConsumer = broker.driver.createConsumer({ queue: { name: "", exclusive: true, autoDelete: true }, prefetch: 100 }, (delivery) => {
-    if (replies.length < limit) replies.push(toResult(delivery, decode));
-    if (replies.length >= limit) finish();
-    return "ack";
-  });
-  // Closed with the broker too, should it close while we collect.
-  const unregister = broker.own("consumer", consumer);
-  let timer: NodeJS.Timeout | undefined;
+  // Armed first: the timeout counts from the call, also while the broker is unreachable and the
+  // reply queue or the publish is still waiting for the connection.
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    finish();
+  }, options.timeout);
   const onAbort = (): void => finish();
+  options.signal?.addEventListener("abort", onAbort, { once: true });
+  if (limit <= 0 || options.signal?.aborted) finish();
+  let consumer: DriverConsumer | undefined;
+  let unregister = (): void => undefined;
+  let sent = false;
   try {
-    await consumer.ready;
-    const properties: MessageProperties = { ...request.properties, correlationId: request.properties.messageId, replyTo: consumer.queue };
-    await publishRoutes(broker, publisher, request.routes, request.body, properties, { mandatory: request.mandatory }, request.describe);
-    if (limit <= 0 || options.signal?.aborted) finish();
-    timer = setTimeout(finish, options.timeout);
-    options.signal?.addEventListener("abort", onAbort, { once: true });
+    consumer = broker.driver.createConsumer({ queue: { name: "", exclusive: true, autoDelete: true }, prefetch: 100 }, (delivery) => {
+      if (replies.length < limit) replies.push(toResult(delivery, decode));
+      if (replies.length >= limit) finish();
+      return "ack";
+    });
+    // Closed with the broker too, should it close while we collect.
+    unregister = broker.own("consumer", consumer);
+    const replyQueue = consumer;
+    const sending = (async () => {
+      const replyTo = await replyQueue.consuming();
+      const properties: MessageProperties = { ...request.properties, correlationId: request.properties.messageId, replyTo };
+      await publishRoutes(broker, publisher, request.routes, request.body, properties, { mandatory: request.mandatory }, request.describe);
+      sent = true;
+    })();
+    // Settles later on its own if we stop first (the consumer closes below); its outcome no longer matters then.
+    sending.catch(() => undefined);
+    await Promise.race([sending, done]);
+    if (!sent && timedOut) {
+      throw new TransportError(
+        "TIMEOUT",
+        `${request.describe()} could not be sent within ${options.timeout} ms: the broker is unreachable or not answering (no reply was collected)`,
+      );
+    }
     await done;
   } finally {
     clearTimeout(timer);
     options.signal?.removeEventListener("abort", onAbort);
-    unregister();
-    await consumer.close();
+    // Owned by the broker until closed, so that closing the broker still waits for it.
+    const closing = consumer?.close().finally(unregister);
+    // While the broker is unreachable the close itself waits for the connection: the caller's
+    // timeout is not extended for it.
+    if (closing !== undefined && timedOut && !sent) {
+      void closing.catch((error: unknown) => broker.log(`[postage] closing the reply queue of a gather failed: ${String(error)}`)); // deliberate: owned by the broker until it settles
+    } else {
+      await closing;
+    }
   }
   return replies.slice(0, limit);
 }

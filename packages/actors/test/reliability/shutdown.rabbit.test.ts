@@ -1,12 +1,9 @@
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
 import { CommandMessage, defineExchange, Fingerprint } from "@postage/core";
 import { connect } from "@postage/transport";
 import { describe, expect, it } from "vitest";
-import { eventually, MAIN_URL, markdownTable, randomName, REPO_ROOT, settlesWithin } from "./support.js";
+import { eventually, MAIN_URL, markdownTable, randomName, settlesWithin, spawnFixture } from "./support.js";
 
 const FLOOD = 2_000;
-const fixtures = `${REPO_ROOT}packages/actors/test/reliability/fixtures/`;
 
 describe("graceful shutdown on SIGTERM during a flood (child process, main broker)", () => {
   it("finishes and acks the handler in progress, returns prefetched messages, exits promptly; every message is accounted for", async () => {
@@ -19,26 +16,19 @@ describe("graceful shutdown on SIGTERM during a flood (child process, main broke
       await broker.driver.declareQueue({ name: queue, durable: true });
       await broker.driver.bindQueue({ exchange: exchange.name, queue, routingKey: "work" });
 
-      const child = spawn(process.execPath, ["--conditions=@postage/source", "--import", `${fixtures}tsRegister.mjs`, `${fixtures}shutdownChild.ts`], {
-        env: { ...process.env, SHUTDOWN_URL: MAIN_URL, SHUTDOWN_EXCHANGE: exchange.name, SHUTDOWN_QUEUE: queue, SHUTDOWN_HANDLER_MS: "20" },
-        stdio: ["ignore", "pipe", "pipe"],
-      });
       const started = new Set<number>();
       const done = new Set<number>();
-      const lines: string[] = [];
-      let stderr = "";
-      child.stderr.on("data", (chunk: Buffer) => {
-        stderr += chunk.toString();
-      });
-      createInterface({ input: child.stdout }).on("line", (line) => {
-        lines.push(line);
-        const [what, n] = line.split(" ");
-        if (what === "start") started.add(Number(n));
-        if (what === "done") done.add(Number(n));
-      });
-      const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+      const { child, lines, stderr: stderrText, exited } = spawnFixture(
+        "shutdownChild.ts",
+        { SHUTDOWN_URL: MAIN_URL, SHUTDOWN_EXCHANGE: exchange.name, SHUTDOWN_QUEUE: queue, SHUTDOWN_HANDLER_MS: "20" },
+        (line) => {
+          const [what, n] = line.split(" ");
+          if (what === "start") started.add(Number(n));
+          if (what === "done") done.add(Number(n));
+        },
+      );
 
-      await eventually(() => lines.includes("ready"), `the child to be ready (stderr: ${stderr})`, 30_000);
+      await eventually(() => lines.includes("ready"), `the child to be ready (stderr: ${stderrText()})`, 30_000);
       const fingerprint = Fingerprint.collect({ name: "shutdown-flood" }).toDict();
       const publisher = broker.driver.createPublisher({ confirm: true });
       await Promise.all(
@@ -57,7 +47,7 @@ describe("graceful shutdown on SIGTERM during a flood (child process, main broke
       expect(child.kill("SIGTERM")).toBe(true);
       const { code, signal } = await settlesWithin(exited, 20_000, "the child's exit after SIGTERM");
       const exitSeconds = (Date.now() - signalledAt) / 1000;
-      expect({ code, signal, stderr }).toEqual({ code: 0, signal: null, stderr: "" });
+      expect({ code, signal, stderr: stderrText() }).toEqual({ code: 0, signal: null, stderr: "" });
       expect(lines.at(-1)).toBe("exit shutdown");
 
       // Every handler that started also finished (nothing cut off mid-way).

@@ -1,4 +1,5 @@
-import { execFile } from "node:child_process";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { createInterface } from "node:readline";
 import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 
@@ -52,4 +53,35 @@ export function settlesWithin<T>(promise: Promise<T>, ms: number, what: string):
 export function markdownTable(header: readonly string[], rows: ReadonlyArray<ReadonlyArray<string | number>>): string {
   const line = (cells: ReadonlyArray<string | number>): string => `| ${cells.join(" | ")} |`;
   return [line(header), line(header.map(() => "---")), ...rows.map(line)].join("\n");
+}
+
+/** A fixture program running as a child process (TypeScript, from `fixtures/`), and what it printed. */
+export interface FixtureProcess {
+  readonly child: ChildProcess;
+  /** Every stdout line so far. */
+  readonly lines: string[];
+  stderr(): string;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/** Runs `fixtures/<file>` (TypeScript, sources resolved as in the tests) with `env` added; `onLine` sees each stdout line. */
+export function spawnFixture(file: string, env: Record<string, string>, onLine: (line: string) => void = () => undefined): FixtureProcess {
+  const fixtures = `${REPO_ROOT}packages/actors/test/reliability/fixtures/`;
+  const child = spawn(process.execPath, ["--conditions=@postage/source", "--import", `${fixtures}tsRegister.mjs`, `${fixtures}${file}`], {
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const lines: string[] = [];
+  let stderr = "";
+  child.stderr?.on("data", (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  if (child.stdout) {
+    createInterface({ input: child.stdout }).on("line", (line) => {
+      lines.push(line);
+      onLine(line);
+    });
+  }
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.once("exit", (code, signal) => resolve({ code, signal })));
+  return { child, lines, stderr: () => stderr, exited };
 }

@@ -1,4 +1,5 @@
 import type { ExchangeDefinition } from "@postage/core";
+import type { TransportError } from "../errors.js";
 import type { BrowseOptions, BrowseResult, BrowseVisitor } from "./QueueBrowser.js";
 
 /**
@@ -116,6 +117,12 @@ export interface DriverConsumer {
   readonly queue: string;
   /** Resolves once the queue is declared, bound and consuming. */
   readonly ready: Promise<void>;
+  /**
+   * Resolves with the queue's current name once the consumer is consuming: at once, unless it is
+   * (re)connecting. A server-named queue gets a new name after each reconnect, so whoever hands
+   * the name out (an RPC `reply_to`) asks here each time. Rejects with the setup error, or `CLOSED`.
+   */
+  consuming(): Promise<string>;
   /** Adds a binding now; it is re-declared after every reconnect. */
   bind(exchange: string, routingKey: string): Promise<void>;
   /** Removes a binding now and forgets it. */
@@ -169,8 +176,17 @@ export interface BrokerDriver {
   createReplyChannel(onReply: (delivery: Delivery) => void): Promise<DriverReplyChannel>;
   /** Whether the connection is up now (false while reconnecting and after close); for metrics. */
   readonly connected: boolean;
-  /** Resolves when connected (or rejects with a clear error: refused login, unreachable host). */
+  /**
+   * Resolves when connected (or rejects with a clear error: refused login, unreachable host).
+   * Given a `timeout`, a refused or lost connection is retried until it (a broker still booting
+   * refuses connections); without one, a single broker that refuses fails at once.
+   */
   ready(options?: { timeout?: number }): Promise<void>;
+  /**
+   * The error the driver gave up with (its first connection failed for good, see {@link ready}):
+   * it never connects again. A shared connection in that state is replaced by the next `connect()`.
+   */
+  readonly failure?: TransportError | undefined;
   /** Closes everything; idempotent. */
   close(): Promise<void>;
 }

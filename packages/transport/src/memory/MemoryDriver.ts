@@ -278,6 +278,13 @@ class MemoryConsumer implements DriverConsumer {
     this.ready.catch(() => undefined);
   }
 
+  /** The in-memory broker never disconnects: the name is known once {@link ready} resolves. */
+  async consuming(): Promise<string> {
+    await this.ready;
+    if (this.closing !== undefined) throw this.driver.closedError("consumer");
+    return this.queue;
+  }
+
   async bind(exchange: string, routingKey: string): Promise<void> {
     await this.ready;
     if (this.closing !== undefined) throw this.driver.closedError("consumer");

@@ -158,6 +158,13 @@ export class RabbitConsumer implements DriverConsumer {
     return this.consumer.queue || this.lastQueue;
   }
 
+  async consuming(): Promise<string> {
+    this.assertOpen();
+    if (!this.everReady) await this.ready;
+    await this.whenConsuming();
+    return this.consumer.queue;
+  }
+
   async bind(exchange: string, routingKey: string): Promise<void> {
     this.assertOpen();
     const entry: QueueBind = { queue: this.bindingQueue, exchange, routingKey };

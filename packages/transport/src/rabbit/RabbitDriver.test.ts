@@ -111,12 +111,19 @@ describe.skipIf(process.env["POSTAGE_SKIP_RABBIT"] === "1")("RabbitDriver agains
       expect(() => driver.createPublisher({ confirm: true })).toThrow(error);
     });
 
-    it("rejects a closed port with CONNECTION_REFUSED naming host and port, without waiting for the timeout", async () => {
+    it("without a timeout, rejects a closed port at once with CONNECTION_REFUSED naming host and port", async () => {
       const { driver } = openDriver({ url: "amqp://guest:guest@127.0.0.1:1" });
-      const error = await failure(driver.ready({ timeout: 60_000 }));
+      const error = await failure(driver.ready());
       expect(error.code).toBe("CONNECTION_REFUSED");
       expect(error.message).toContain("127.0.0.1:1");
       expect([error.host, error.port]).toEqual(["127.0.0.1", 1]);
+    });
+
+    it("with a timeout, keeps trying a closed port until the timeout, then names the refusal", async () => {
+      const { driver } = openDriver({ url: "amqp://guest:guest@127.0.0.1:1" }, { retryLow: 50, retryHigh: 100 });
+      const error = await failure(driver.ready({ timeout: 1_000 }));
+      expect(error.code).toBe("TIMEOUT");
+      expect(error.message).toMatch(/within 1000 ms \(first error: cannot connect to RabbitMQ at 127\.0\.0\.1:1: connection refused/);
     });
 
     it("connects to the next node of a cluster when the first refuses", async () => {

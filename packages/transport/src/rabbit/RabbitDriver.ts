@@ -98,7 +98,8 @@ export class RabbitDriver implements BrokerDriver {
   private firstFailure: TransportError | undefined;
   /** Set when {@link ready} gave up: every later call fails with it. */
   private failed: TransportError | undefined;
-  private readyWaiters = new Set<{ onConnect: () => void; onFailure: (error: TransportError) => void }>();
+  /** `patient`: the caller gave a timeout, so a refused connection is retried until it (a broker may be booting). */
+  private readyWaiters = new Set<{ patient: boolean; onConnect: () => void; onFailure: (error: TransportError) => void }>();
   private closing: Promise<void> | undefined;
   private connectionClosing: Promise<void> | undefined;
 
@@ -180,10 +181,17 @@ export class RabbitDriver implements BrokerDriver {
     if (this.failed) return Promise.reject(this.failed);
     if (this.closing) return Promise.reject(this.closedError());
     if (this.connection.ready && this.verified) return Promise.resolve();
-    if (this.firstFailure && this.givesUp(this.firstFailure)) return Promise.reject(this.fail(this.firstFailure));
+    const patient = options.timeout !== undefined;
+    const first = this.firstFailure;
+    if (first && this.givesUp(first, patient)) {
+      // Others still waiting with a timeout keep the driver trying; only this caller is told.
+      const othersWait = [...this.readyWaiters].some((waiter) => !this.givesUp(first, waiter.patient));
+      return Promise.reject(othersWait ? first : this.fail(first));
+    }
     const timeout = options.timeout ?? DEFAULT_READY_TIMEOUT_MS;
     return new Promise<void>((resolve, reject) => {
       const waiter = {
+        patient,
         onConnect: () => {
           clearTimeout(timer);
           this.readyWaiters.delete(waiter);
@@ -206,6 +214,11 @@ export class RabbitDriver implements BrokerDriver {
       }, timeout);
       this.readyWaiters.add(waiter);
     });
+  }
+
+  /** The error the driver gave up with (it does not reconnect any more), if it did. */
+  get failure(): TransportError | undefined {
+    return this.failed;
   }
 
   /** @internal What each connection's rabbitmq-client patches look like (see `clientPatches.ts`); for tests. */
@@ -380,19 +393,24 @@ export class RabbitDriver implements BrokerDriver {
     }
     this.firstFailure ??= mapped;
     if (this.readyWaiters.size === 0) return;
-    if (this.givesUp(mapped)) {
+    const waiters = [...this.readyWaiters];
+    if (waiters.every((waiter) => this.givesUp(mapped, waiter.patient))) {
       const failure = this.fail(mapped);
-      for (const waiter of [...this.readyWaiters]) waiter.onFailure(failure);
+      for (const waiter of waiters) waiter.onFailure(failure);
+      return;
     }
+    // Someone gave a timeout: keep trying for them; whoever did not is told at once.
+    for (const waiter of waiters) if (this.givesUp(mapped, waiter.patient)) waiter.onFailure(mapped);
   }
 
   /**
-   * Whether a failure before the first connection ends {@link ready}: always for a refused login
-   * (retrying will not fix it), and for any failure when there is a single host; a cluster gets
-   * until the timeout to find a node that answers.
+   * Whether a failure before the first connection ends a {@link ready} call: always for a refused
+   * login (retrying will not fix it); for any other failure only when there is a single host and
+   * the caller gave no timeout. A cluster, or a caller who gave a timeout (a broker that is still
+   * booting refuses connections for a while), gets until the timeout.
    */
-  private givesUp(error: TransportError): boolean {
-    return LOGIN_FAILURES.has(error.code) || this.settings.hosts.length === 1;
+  private givesUp(error: TransportError, patient: boolean): boolean {
+    return LOGIN_FAILURES.has(error.code) || (this.settings.hosts.length === 1 && !patient);
   }
 
   /** Stops reconnecting for good: {@link ready} could not connect. */
