@@ -118,13 +118,13 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("postage dlq against Ra
   });
 
   it("show prints one dead letter in full; an unknown id fails with 1", async () => {
-    const shown = await postage(["dlq", "show", ids[2] ?? "", ...onQueue]);
+    const shown = await postage(["dlq", "show", ...onQueue, "--", ids[2] ?? ""]);
     expect(shown.code, shown.stderr).toBe(0);
     expect(shown.stdout).toMatch(new RegExp(`^id\\s+${ids[2]}\\n`));
     expect(shown.stdout).toMatch(/\ndestination\s+\S+\/work\n/);
     expect(shown.stdout).toContain('"x-postage-error": "E_BAD"');
     expect(shown.stdout).toContain('"parameters": 2');
-    const asJson = JSON.parse((await postage(["dlq", "show", ids[2] ?? "", ...onQueue, "--json"])).stdout) as { id: string; body: string; headers: Record<string, unknown> };
+    const asJson = JSON.parse((await postage(["dlq", "show", ...onQueue, "--json", "--", ids[2] ?? ""])).stdout) as { id: string; body: string; headers: Record<string, unknown> };
     expect(asJson.id).toBe(ids[2]);
     expect(JSON.parse(asJson.body)).toMatchObject({ name: "bad", content: { parameters: 2 } });
     const missing = await postage(["dlq", "show", "no-such-id", ...onQueue]);
@@ -134,7 +134,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("postage dlq against Ra
   });
 
   it("replay to a destination nobody listens at fails with 7 and keeps the dead letter", async () => {
-    const result = await postage(["dlq", "replay", ids[0] ?? "", "--to", `${exchange.name}/nobody`, ...onQueue]);
+    const result = await postage(["dlq", "replay", "--to", `${exchange.name}/nobody`, ...onQueue, "--", ids[0] ?? ""]);
     expect(result.code).toBe(7);
     expect(result.stdout).toBe(`0 replayed from ${dlq}, 1 failed (still in ${dlq})\n`);
     expect(result.stderr).toMatch(/^postage: could not replay .* nobody listens there/);
@@ -143,7 +143,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("postage dlq against Ra
 
   it("replay republishes to the original exchange and key, then removes the dead letter; the rest keep their order", async () => {
     healed = true;
-    const result = await postage(["dlq", "replay", ids[1] ?? "", ...onQueue]);
+    const result = await postage(["dlq", "replay", ...onQueue, "--", ids[1] ?? ""]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toBe(`replayed ${ids[1]} to ${exchange.name}/work\n1 replayed from ${dlq}\n`);
     for (let i = 0; i < 500 && handled.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
@@ -155,7 +155,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("postage dlq against Ra
     const elsewhere = randomName("dlq-cli-elsewhere");
     await broker.driver.declareQueue({ name: elsewhere, autoDelete: false });
     try {
-      const result = await postage(["dlq", "replay", ids[3] ?? "", "--to", `/${elsewhere}`, ...onQueue, "--json"]);
+      const result = await postage(["dlq", "replay", "--to", `/${elsewhere}`, ...onQueue, "--json", "--", ids[3] ?? ""]);
       expect(result.code, result.stderr).toBe(0);
       expect(JSON.parse(result.stdout)).toEqual({ queue: dlq, replayed: [{ id: ids[3], exchange: "", routingKey: elsewhere }], failed: [], missing: [] });
       expect(await count(elsewhere)).toBe(1);
@@ -173,7 +173,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("postage dlq against Ra
     const refused = await postageWithInput(["dlq", "purge", ...onQueue], "n\n");
     expect(refused.code).toBe(1);
     expect(await count(dlq)).toBe(2);
-    const one = await postageWithInput(["dlq", "purge", ids[0] ?? "", ...onQueue], "y\n");
+    const one = await postageWithInput(["dlq", "purge", ...onQueue, "--", ids[0] ?? ""], "y\n");
     expect(one.code, one.stderr).toBe(0);
     expect(one.stderr).toBe(`Delete dead letter ${ids[0]} from ${dlq} for good? [y/N] `);
     expect(one.stdout).toBe(`purged 1 dead letter from ${dlq}\n`);
@@ -183,6 +183,15 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("postage dlq against Ra
     expect(JSON.parse(all.stdout)).toEqual({ queue: dlq, removed: 1, missing: [] });
     expect(await count(dlq)).toBe(0);
     expect((await postage(["dlq", "list", ...onQueue])).stdout).toBe(`no dead letters in ${dlq}\n`);
+  });
+
+  it("an id that starts with '-' (message ids may) is given after --", async () => {
+    const dashed = await postage(["dlq", "show", ...onQueue, "--", "-no-such-id"]);
+    expect(dashed.code).toBe(1);
+    expect(dashed.stderr).toContain('no dead letter with id "-no-such-id"');
+    const unparsed = await postage(["dlq", "show", "-no-such-id", ...onQueue]);
+    expect(unparsed.code).toBe(2);
+    expect(unparsed.stderr).toContain("after '--'");
   });
 
   it("usage mistakes exit 2", async () => {

@@ -4,6 +4,7 @@ import { connect, redactUrl } from "@postage/transport";
 import { receiveAdvancedEcho, sendAdvancedEcho } from "./advancedEcho.js";
 import { receiveBasicEcho, sendBasicEcho } from "./basicEcho.js";
 import { type DemoContext, whenRunning } from "./DemoContext.js";
+import { CHARGE_KEY, receiveDeadLetterDemo, sendDeadLetterDemo, showDeadLetters } from "./deadLetterDemo.js";
 import { quitGenericApps, receiveGenericApps, sendGenericApps } from "./genericApp.js";
 import { Printer } from "./Printer.js";
 import { receiveRpcEcho, sendRpcEcho } from "./rpcEcho.js";
@@ -58,7 +59,7 @@ export async function runTour(options: TourOptions = {}): Promise<void> {
     out.section(`Postage tour on ${redactUrl(url)}`, "every demo flow, end to end, in one process (`npm run demo -- --help` for the demos one by one)");
     await broker.ready({ timeout: 10_000 });
     if (options.inspect) {
-      inspector = await createInspectorServer({ source, port: options.port ?? 7373 });
+      inspector = await createInspectorServer({ source, port: options.port ?? 7373, deadLetters: { broker } });
       out.note(`inspector: ${inspector.url}`);
     }
 
@@ -104,7 +105,16 @@ export async function runTour(options: TourOptions = {}): Promise<void> {
     await stopped(apps);
     out.line("@*", "  ", `all ${apps.length} applications stopped`);
 
-    out.section(`Done: 4 flows in ${((performance.now() - started) / 1000).toFixed(1)} s.`, "Next: the same against RabbitMQ, one program per terminal: npm run demo -- basic-echo receive");
+    await pause();
+    out.section("5. Dead letters", "what a receiver cannot handle waits in postage.dead-letter with the reason; listing it consumes nothing");
+    const billing = receiveDeadLetterDemo(ctx);
+    await whenRunning([billing.receiver]);
+    showDeadLetters(ctx, await sendDeadLetterDemo(ctx, billing));
+    out.note("`npx postage dlq list|show|replay|purge` work on them (on RabbitMQ), and the inspector's dead-letter panel shows them");
+    await sendQuit(ctx, CHARGE_KEY);
+    await stopped([billing.receiver]);
+
+    out.section(`Done: 5 flows in ${((performance.now() - started) / 1000).toFixed(1)} s.`, "Next: the same against RabbitMQ, one program per terminal: npm run demo -- basic-echo receive");
     if (inspector && options.keepInspector) await options.keepInspector(inspector);
   } finally {
     await inspector?.close();

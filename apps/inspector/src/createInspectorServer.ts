@@ -6,6 +6,7 @@ import type { AddressInfo } from "node:net";
 import { FleetModel, type FleetChange, type FleetModelOptions, type MessageFilter } from "./FleetModel.js";
 import type { InspectionSource } from "./InspectionSource.js";
 import { InspectorError } from "./errors.js";
+import { createDeadLetterApi, type DeadLetterPanelOptions } from "./deadLetterApi.js";
 
 /** The inspector's port when none is given. */
 export const DEFAULT_INSPECTOR_PORT = 7373;
@@ -37,6 +38,8 @@ export interface InspectorServerOptions {
   maxViewerBacklog?: number;
   /** Title shown on the page. @default "Postage inspector" */
   title?: string;
+  /** Shows the dead-letter panel for this broker's dead-letter queue (read-only). @default no panel */
+  deadLetters?: DeadLetterPanelOptions;
 }
 
 /** A running inspector. */
@@ -62,6 +65,8 @@ const STATIC: Record<string, { file: URL | (() => string); type: string }> = {
   "/diagram.js": { file: new URL("../web/diagram.js", import.meta.url), type: "text/javascript; charset=utf-8" },
   "/favicon.svg": { file: new URL("../web/favicon.svg", import.meta.url), type: "image/svg+xml" },
   "/app.css": { file: new URL("../web/app.css", import.meta.url), type: "text/css; charset=utf-8" },
+  "/deadLetters.js": { file: new URL("../web/deadLetters.js", import.meta.url), type: "text/javascript; charset=utf-8" },
+  "/deadLetters.css": { file: new URL("../web/deadLetters.css", import.meta.url), type: "text/css; charset=utf-8" },
   "/elk.js": { file: () => createRequire(import.meta.url).resolve("elkjs/lib/elk.bundled.js"), type: "text/javascript; charset=utf-8" },
 };
 
@@ -77,7 +82,8 @@ const SECURITY_HEADERS = {
  * Starts the inspector's web server: one self-contained page (`/`), a JSON snapshot
  * (`/api/snapshot`), the message log (`/api/messages?actorId=&routingKey=&limit=`) and a live
  * stream of changes as Server-Sent Events (`/api/events`: first a `snapshot` event, then
- * `component`, `message` and `forgotten` events, each with a JSON `data` line).
+ * `component`, `message` and `forgotten` events, each with a JSON `data` line). With
+ * `deadLetters`, also the dead-letter queue (`/api/dead-letters`, `/api/dead-letters/one?id=`).
  *
  * Binds `127.0.0.1:7373` by default. A non-loopback host without a token is refused; with a token,
  * every request must carry it. Without a token, requests whose `Host` header is not a loopback name
@@ -102,6 +108,7 @@ export async function createInspectorServer(options: InspectorServerOptions): Pr
   const model = new FleetModel(options.model);
   const viewers = new Set<ServerResponse>();
   const cache = new Map<string, Buffer>();
+  const deadLetters = options.deadLetters === undefined ? undefined : createDeadLetterApi(options.deadLetters);
 
   const broadcast = (changes: FleetChange[]): void => {
     if (changes.length === 0 || viewers.size === 0) return;
@@ -194,6 +201,17 @@ export async function createInspectorServer(options: InspectorServerOptions): Pr
         request.on("close", () => viewers.delete(response));
         return;
       }
+      case "/api/dead-letters":
+      case "/api/dead-letters/one": {
+        if (deadLetters === undefined) {
+          // No panel: "nothing here" without an error the page's console would show.
+          response.writeHead(url.pathname === "/api/dead-letters" ? 204 : 404, SECURITY_HEADERS);
+          response.end();
+          return;
+        }
+        const answer = await deadLetters(url);
+        return json(response, answer.body, answer.status);
+      }
       case "/favicon.ico":
         // Browsers ask for it whatever the page says; the page's icon is favicon.svg.
         response.writeHead(204, SECURITY_HEADERS);
@@ -265,9 +283,9 @@ function sseFrame(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-function json(response: ServerResponse, value: unknown): void {
+function json(response: ServerResponse, value: unknown, status = 200): void {
   const body = Buffer.from(JSON.stringify(value));
-  response.writeHead(200, { ...SECURITY_HEADERS, "content-type": "application/json; charset=utf-8", "content-length": body.length });
+  response.writeHead(status, { ...SECURITY_HEADERS, "content-type": "application/json; charset=utf-8", "content-length": body.length });
   response.end(body);
 }
 

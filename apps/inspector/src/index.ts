@@ -1,4 +1,5 @@
 export { createInspectorServer, DEFAULT_INSPECTOR_PORT, type InspectorServer, type InspectorServerOptions } from "./createInspectorServer.js";
+export type { DeadLetterPanelListing, DeadLetterPanelOptions } from "./deadLetterApi.js";
 export { createInProcessSource, type RegisterInspectionListener } from "./createInProcessSource.js";
 export type { InspectionSource, InspectionListener } from "./InspectionSource.js";
 export { InspectionHub } from "./InspectionHub.js";

@@ -186,7 +186,8 @@ showing consume nothing: each message is taken without ack and put back in its p
                                     default exchange); each is removed only once the broker confirmed its copy
   postage dlq purge [id...] [--yes] delete them for good (all when no id is given), after a confirmation
   --queue <name>   the dead-letter queue (default ${DEFAULT_DEAD_LETTER_EXCHANGE})
-Ids are message ids (a hash when a message has none; "~2" marks a second message with the same id).
+Ids are message ids (a hash when a message has none; "~2" marks a second message with the same id);
+an id that starts with "-" goes after "--": postage dlq show -- -Xq3k...
 On a quorum queue, each listing counts as a delivery attempt (x-delivery-count).
 
   postage dlq list

@@ -7,14 +7,15 @@ import { json } from "../table.js";
 export const inspectCommand: Command = {
   name: "inspect",
   summary: "serve the live inspector (actors, state machines, messages) for this broker",
-  usage: "postage inspect [--port n] [--host addr] [--token secret]",
+  usage: "postage inspect [--port n] [--host addr] [--token secret] [--dead-letter-queue q]",
   details: `Consumes the postage.inspect exchange (where components publish their inspection events)
 and serves the inspector's page until Ctrl-C.
   --port <n>        TCP port (default ${DEFAULT_INSPECTOR_PORT}; 0 picks a free one)
   --host <addr>     interface (default 127.0.0.1; any other needs --token)
-  --token <secret>  required on every request`,
+  --token <secret>  required on every request
+  --dead-letter-queue <q>  the queue of the dead-letter panel (default postage.dead-letter)`,
   positionals: { min: 0, max: 0 },
-  options: { port: { type: "string" }, host: { type: "string" }, token: { type: "string" } },
+  options: { port: { type: "string" }, host: { type: "string" }, token: { type: "string" }, "dead-letter-queue": { type: "string" } },
   async run({ values, json: asJson, io, broker: open, signal }) {
     const port = numberOption(values, "port", DEFAULT_INSPECTOR_PORT);
     const broker = await open();
@@ -24,6 +25,7 @@ and serves the inspector's page until Ctrl-C.
       const server = await createInspectorServer({
         source,
         port,
+        deadLetters: { broker, ...(typeof values["dead-letter-queue"] === "string" ? { queue: values["dead-letter-queue"] } : {}) },
         ...(typeof values.host === "string" ? { host: values.host } : {}),
         ...(typeof values.token === "string" ? { token: values.token } : {}),
       });

@@ -1,0 +1,22 @@
+import { chromium, type Browser, type Page } from "playwright-core";
+
+/** Debian's chromium (`.ci/run` installs it), or `CHROMIUM_PATH`. */
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+
+/** Headless Chromium as the browser tests run it (no sandbox, nothing fetched from the internet). */
+export function launchChromium(): Promise<Browser> {
+  return chromium.launch({
+    executablePath: CHROMIUM,
+    args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+  });
+}
+
+/** A 1440x900 page whose script errors and console errors are pushed to `errors`. */
+export async function openPage(browser: Browser, errors: string[]): Promise<Page> {
+  const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.on("pageerror", (error) => errors.push(error.message));
+  page.on("console", (message) => {
+    if (message.type() === "error") errors.push(message.text());
+  });
+  return page;
+}
