@@ -34,4 +34,9 @@ export class DuplicateFilter {
     }
     return false;
   }
+
+  /** Forgets `id`: its handling failed, and a redelivery for another attempt must reach the handlers. */
+  forget(id: string | undefined): void {
+    if (id !== undefined) this.seenAt.delete(id);
+  }
 }

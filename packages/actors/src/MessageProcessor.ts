@@ -543,6 +543,8 @@ export class MessageProcessor implements ProcessorHandle {
         this.counters.rejected += 1;
         this.host?.report(this, new ActorError("HANDLER_TIMEOUT", reason), "handler timed out; message dead-lettered");
         if (this.host?.inspection.active) this.emitMessage("rejected", incoming, reason);
+        // A queue with an x-delivery-limit retries it: the redelivery is not a duplicate.
+        this.duplicates?.forget(incoming.delivery.properties.messageId);
         settle(reject(reason, "HANDLER_TIMEOUT"));
         resolve();
       }, limit);
@@ -571,6 +573,8 @@ export class MessageProcessor implements ProcessorHandle {
     if (outcome.rejectReason !== undefined) {
       this.counters.rejected += 1;
       if (this.host?.inspection.active) this.emitMessage("rejected", incoming, outcome.rejectReason);
+      // A handler error on a queue with an x-delivery-limit is retried: the redelivery is not a duplicate.
+      if (outcome.failures.length > 0) this.duplicates?.forget(incoming.delivery.properties.messageId);
       settle(reject(outcome.rejectReason, outcome.failures.length > 0 ? "HANDLER_ERROR" : "REJECTED"));
       return;
     }

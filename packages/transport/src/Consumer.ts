@@ -11,7 +11,9 @@ import {
 } from "@postage/core";
 import type { Broker } from "./Broker.js";
 import type { Delivery, Disposition, DriverConsumer, DriverPublisher, QueueSpec } from "./driver/BrokerDriver.js";
+import { declareDeadLetterQueue, deadLetterQueueArguments, DEFAULT_DEAD_LETTER_EXCHANGE, type DeadLetterQueueLimits } from "./deadLetterQueue.js";
 import { TransportError } from "./errors.js";
+import { failurePolicy, type FailurePolicy, routeFailure } from "./failureRoute.js";
 import { newReplier, type Replier } from "./reply.js";
 import { ProcessSpan, type DeliveryTrace } from "./telemetry/DeliveryTrace.js";
 import type { TransportObserver } from "./telemetry/TransportObserver.js";
@@ -104,11 +106,18 @@ export interface ConsumerOptions {
   /**
    * Exchange (fanout, durable) that receives undecodable and rejected messages, with the reason
    * in headers. `false`: reject them to the broker instead (dropped, or the queue's own
-   * `x-dead-letter-exchange`). @default "postage.dead-letter"
+   * `x-dead-letter-exchange`). A queue with its own `x-dead-letter-exchange` always gets its
+   * failures rejected to the broker, and one with an `x-delivery-limit` gets a handler's errors
+   * retried up to the limit (see `routeFailure`). @default "postage.dead-letter"
    */
   deadLetterExchange?: string | false;
   /** Durable queue bound to the dead-letter exchange so nothing is lost; `false` for none. @default the exchange's name */
   deadLetterQueue?: string | false;
+  /**
+   * Bounds of the dead-letter queue when this consumer declares it: past them the oldest dead
+   * letters are dropped. @default { maxLength: 100_000, messageTtlMs: 604_800_000 } (7 days)
+   */
+  deadLetterQueueLimits?: DeadLetterQueueLimits;
   /** Stamped on replies whose fingerprint is empty. @default none (Python Postage replies carry `{}`) */
   fingerprint?: Fingerprint | FingerprintDict;
   /**
@@ -132,7 +141,9 @@ export interface ConsumerCounters {
   invalid: number;
   /** Messages the handler requeued. */
   requeued: number;
-  /** Copies published to the dead-letter exchange. */
+  /** Failed deliveries requeued for another attempt under their queue's `x-delivery-limit`. */
+  retried: number;
+  /** Messages dead-lettered: copies published to the dead-letter exchange, and rejections to a queue's own `x-dead-letter-exchange`. */
   deadLettered: number;
 }
 
@@ -175,8 +186,8 @@ export const DEAD_LETTER_HEADERS = Object.freeze({
   time: "x-postage-dead-lettered-at",
 });
 
-/** The default dead-letter exchange and queue name. */
-export const DEFAULT_DEAD_LETTER_EXCHANGE = "postage.dead-letter";
+/** The default dead-letter exchange and queue name (see `DEAD_LETTER_QUEUE` for its arguments). */
+export { DEFAULT_DEAD_LETTER_EXCHANGE } from "./deadLetterQueue.js";
 
 function queueSpec(queue: QueueRef): QueueSpec {
   const options: QueueOptions = typeof queue === "string" ? { name: queue } : queue;
@@ -221,8 +232,9 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
   const prefetch = options.prefetch ?? 100;
   const deadLetterExchange = options.deadLetterExchange ?? DEFAULT_DEAD_LETTER_EXCHANGE;
   const deadLetterQueue = deadLetterExchange === false ? false : (options.deadLetterQueue ?? deadLetterExchange);
+  const deadLetterArguments = deadLetterQueue === false ? {} : deadLetterQueueArguments(options.deadLetterQueueLimits);
   const onError = options.onError ?? ((error: unknown) => console.error("[postage] consumer error:", error));
-  const counters: ConsumerCounters = { received: 0, handled: 0, rejected: 0, invalid: 0, requeued: 0, deadLettered: 0 };
+  const counters: ConsumerCounters = { received: 0, handled: 0, rejected: 0, invalid: 0, requeued: 0, retried: 0, deadLettered: 0 };
   const queues = new Map<string, QueueState>();
   let closing: Promise<void> | undefined;
   let replier: Replier | undefined;
@@ -238,7 +250,7 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
       const ready = (async () => {
         await broker.declareExchange(defineExchange({ name: exchange, type: "fanout", durable: true }));
         if (deadLetterQueue !== false) {
-          await broker.driver.declareQueue({ name: deadLetterQueue, durable: true });
+          await declareDeadLetterQueue(broker, deadLetterQueue, deadLetterArguments, onError);
           await broker.driver.bindQueue({ exchange, queue: deadLetterQueue, routingKey: "" });
         }
       })();
@@ -251,11 +263,25 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
     return deadLetterReady;
   };
 
-  /** Dead-letters a copy and resolves to the disposition of the original. */
-  const deadLetter = async (delivery: Delivery, code: string, reason: string, traced?: ProcessSpan): Promise<Disposition> => {
+  /**
+   * Settles a failed delivery: retried under its queue's delivery limit, rejected to its queue's own
+   * dead-letter exchange, or copied to the consumer's (see `routeFailure`). Resolves to the
+   * disposition of the original.
+   */
+  const deadLetter = async (delivery: Delivery, code: string, reason: string, policy: FailurePolicy, traced?: ProcessSpan): Promise<Disposition> => {
+    const route = routeFailure(policy, delivery, code === "HANDLER_ERROR" || code === "HANDLER_TIMEOUT");
+    if (route === "retry") {
+      counters.retried += 1;
+      broker.log(() => `[postage] retrying ${code}: ${reason} (x-delivery-count ${String(delivery.properties.headers?.["x-delivery-count"] ?? 0)} of ${String(policy.deliveryLimit)})`);
+      return "requeue";
+    }
     broker.log(() => `[postage] dead-letter ${code}: ${reason} (from ${delivery.exchange || "(default)"}/${delivery.routingKey})`);
     traced?.deadLettered(code, reason);
     options.observer?.deadLettered?.(code);
+    if (route === "reject") {
+      counters.deadLettered += 1;
+      return "reject";
+    }
     if (deadLetterExchange === false) return "reject";
     try {
       await prepareDeadLetter(deadLetterExchange);
@@ -278,21 +304,21 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
   };
 
   // Not an async function: decide() is the one async layer per delivery (this is the hot path).
-  const onDelivery = (delivery: Delivery): Promise<Disposition> => {
+  const onDelivery = (delivery: Delivery, policy: FailurePolicy): Promise<Disposition> => {
     try {
-      return receive(delivery);
+      return receive(delivery, policy);
     } catch (error) {
       return Promise.reject(error);
     }
   };
 
-  const receive = (delivery: Delivery): Promise<Disposition> => {
+  const receive = (delivery: Delivery, policy: FailurePolicy): Promise<Disposition> => {
     counters.received += 1;
     const properties = delivery.properties;
     const outcome = decodeMessage(delivery.body, { encoder, maxBytes: options.maxBytes, contentType: properties.contentType, contentEncoding: properties.contentEncoding });
     if (!outcome.ok) {
       counters.invalid += 1;
-      return deadLetter(delivery, outcome.error.code, outcome.error.reason);
+      return deadLetter(delivery, outcome.error.code, outcome.error.reason, policy);
     }
     const { message, body } = outcome;
     if (broker.debug) broker.log(`[postage] received ${message.type}/${message.name} from ${delivery.exchange || "(default)"}/${delivery.routingKey} id=${properties.messageId ?? "-"}`);
@@ -312,18 +338,18 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
             trace: traced,
           }
         : { message, body, delivery, trace: traced };
-    return traced === undefined ? decide(incoming, undefined) : traced.around(() => decide(incoming, traced));
+    return traced === undefined ? decide(incoming, policy, undefined) : traced.around(() => decide(incoming, policy, traced));
   };
 
   /** Runs the handler on a decoded delivery and turns its outcome into the delivery's disposition. */
-  const decide = async (incoming: Incoming, traced: ProcessSpan | undefined): Promise<Disposition> => {
+  const decide = async (incoming: Incoming, policy: FailurePolicy, traced: ProcessSpan | undefined): Promise<Disposition> => {
     const delivery = incoming.delivery;
     let decision: HandlerOutcome;
     try {
       decision = await handler(incoming);
     } catch (error) {
       counters.rejected += 1;
-      return deadLetter(delivery, "HANDLER_ERROR", error instanceof Error ? `${error.name}: ${error.message}` : String(error), traced);
+      return deadLetter(delivery, "HANDLER_ERROR", error instanceof Error ? `${error.name}: ${error.message}` : String(error), policy, traced);
     }
     if (decision === undefined || decision === "ack") {
       counters.handled += 1;
@@ -334,8 +360,8 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
       return "requeue";
     }
     counters.rejected += 1;
-    if (decision === "reject") return deadLetter(delivery, "REJECTED", "rejected by the handler", traced);
-    return deadLetter(delivery, decision.code, decision.reason, traced);
+    if (decision === "reject") return deadLetter(delivery, "REJECTED", "rejected by the handler", policy, traced);
+    return deadLetter(delivery, decision.code, decision.reason, policy, traced);
   };
 
   const createRepliesFor = (): Replier => {
@@ -343,7 +369,9 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
   };
 
   const startQueue = (queue: QueueRef, exchanges: ExchangeDefinition[], bindings: Array<{ exchange: string; routingKey: string }>): QueueState => {
-    const consumer = broker.driver.createConsumer({ queue: queueSpec(queue), exchanges, bindings, prefetch }, onDelivery);
+    const spec = queueSpec(queue);
+    const policy = failurePolicy(spec.arguments);
+    const consumer = broker.driver.createConsumer({ queue: spec, exchanges, bindings, prefetch }, (delivery) => onDelivery(delivery, policy));
     const state: QueueState = { given: queueName(queue), consumer };
     queues.set(state.given, state);
     return state;

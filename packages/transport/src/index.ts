@@ -35,6 +35,12 @@ export {
 export type { ExchangeKeys, Routing } from "./routing.js";
 export type { DeliveryTrace } from "./telemetry/DeliveryTrace.js";
 export type { RpcOutcome, TransportObserver } from "./telemetry/TransportObserver.js";
+export {
+  DEAD_LETTER_QUEUE,
+  DEFAULT_DEAD_LETTER_LIMITS,
+  deadLetterQueueArguments,
+  type DeadLetterQueueLimits,
+} from "./deadLetterQueue.js";
 export { TransportError, type TransportErrorCode, type TransportErrorDetails } from "./errors.js";
 export {
   resolveConnectionSettings,

@@ -1,7 +1,7 @@
 import { defineExchange, ErrorResult, SuccessResult } from "@postage/core";
 import { type Broker, connect, createConsumer, createProducer, type HandlerOutcome, TransportError } from "@postage/transport";
-import { afterEach, describe, expect, it } from "vitest";
-import { Cleanup, RABBIT_URL, randomName } from "./helpers.js";
+import { describe, expect, it } from "vitest";
+import { brokerPerTest, RABBIT_URL, randomName } from "./helpers.js";
 
 const brokers: Array<[string, () => Broker]> = [
   ["memory", () => connect({ url: `memory://${randomName("gather")}`, shared: false })],
@@ -9,21 +9,11 @@ const brokers: Array<[string, () => Broker]> = [
 if (process.env.POSTAGE_SKIP_RABBIT !== "1") brokers.push(["rabbitmq", () => connect({ url: RABBIT_URL, heartbeat: 0, shared: false })]);
 
 describe.each(brokers)("producer.gather on %s", (_label, open) => {
-  const cleanup = new Cleanup();
-  let broker: Broker | undefined;
-
-  afterEach(async () => {
-    if (broker) {
-      await cleanup.run(broker);
-      await broker.close();
-    }
-    broker = undefined;
-  });
+  const { cleanup, use } = brokerPerTest();
 
   /** Three servers on one fan-out key (each its own queue), answering with their index. */
   async function fleet(count: number) {
-    const b = open();
-    broker = b;
+    const b = use(open());
     const exchange = defineExchange({ name: cleanup.exchange(randomName("gather-x")), type: "direct", durable: false, autoDelete: true });
     const key = "everyone";
     for (let i = 0; i < count; i++) {

@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { afterEach } from "vitest";
 import type { Broker, Delivery } from "@postage/transport";
 
 /** The RabbitMQ under test (127.0.0.1:5672, guest/guest unless POSTAGE_TEST_RABBIT_URL says otherwise). */
@@ -41,10 +42,36 @@ export class Cleanup {
   }
 }
 
-/** Reads every delivery of a queue through the raw driver (to inspect dead-lettered copies). */
+/**
+ * Registers an `afterEach` that deletes what the test created and closes its broker: call in a
+ * `describe`, then `use(broker)` in each test.
+ */
+export function brokerPerTest(): { cleanup: Cleanup; use(broker: Broker): Broker } {
+  const cleanup = new Cleanup();
+  let current: Broker | undefined;
+  afterEach(async () => {
+    const broker = current;
+    current = undefined;
+    if (broker === undefined) return;
+    await cleanup.run(broker);
+    await broker.close();
+  });
+  return {
+    cleanup,
+    use(broker) {
+      current = broker;
+      return broker;
+    },
+  };
+}
+
+/**
+ * Reads every delivery of an existing queue through the raw driver (to inspect dead-lettered
+ * copies). Checked, not declared: a dead-letter queue has arguments a plain declaration would contradict.
+ */
 export function rawCollect(broker: Broker, queue: string): { deliveries: Delivery[]; close(): Promise<void>; ready: Promise<void> } {
   const deliveries: Delivery[] = [];
-  const consumer = broker.driver.createConsumer({ queue: { name: queue, durable: true } }, (delivery) => {
+  const consumer = broker.driver.createConsumer({ queue: { name: queue, passive: true } }, (delivery) => {
     deliveries.push(delivery);
     return "ack";
   });
