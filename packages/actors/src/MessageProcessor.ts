@@ -24,6 +24,8 @@ import type { MessageCounters } from "./inspection/InspectionEvent.js";
 import { processorGraph } from "./inspection/machineGraph.js";
 import { Mailbox } from "./Mailbox.js";
 import { type DrainInput, type GroupChange, processorMachine, type ProcessorMachine, type StartInput, type SupervisionOptions } from "./machine/processorMachine.js";
+import type { PostageMetrics } from "./metrics/PostageMetrics.js";
+import { ActorTelemetry } from "./telemetry/ActorTelemetry.js";
 
 /** What runs a processor: the scheduler implements it. @internal */
 export interface ActorHost {
@@ -33,6 +35,8 @@ export interface ActorHost {
   wake(actor: MessageProcessor): void;
   /** Reports an error nobody else will see (logged once). */
   report(actor: MessageProcessor, error: unknown, what: string): void;
+  /** Where the actor's metrics go, when they are on. */
+  readonly metrics?: PostageMetrics | undefined;
 }
 
 /** Options of a {@link MessageProcessor}. */
@@ -176,6 +180,7 @@ export class MessageProcessor implements ProcessorHandle {
   /** @internal Whether the scheduler already has this actor in its run queue. */
   queued = false;
   private finished: Promise<void> | undefined;
+  private telemetry: ActorTelemetry | undefined;
 
   constructor(options: MessageProcessorOptions<never> = {}) {
     this.options = options;
@@ -216,7 +221,7 @@ export class MessageProcessor implements ProcessorHandle {
 
   /** A producer stamped with this processor's fingerprint, to send messages from handlers. */
   get producer(): Producer {
-    this.ownProducer ??= createProducer(this.broker, { ...this.options.producer, fingerprint: this.fingerprint });
+    this.ownProducer ??= createProducer(this.broker, { ...this.options.producer, fingerprint: this.fingerprint, observer: this.telemetry?.metrics });
     return this.ownProducer;
   }
 
@@ -450,12 +455,14 @@ export class MessageProcessor implements ProcessorHandle {
   start(host: ActorHost): void {
     if (this.host) throw new ActorError("NOT_RUNNING", `actor ${this.id} was already started`);
     this.host = host;
+    this.telemetry = new ActorTelemetry(this, host.metrics, this.counters);
     const machine = this.actor;
     let previous = topState(machine.getSnapshot().value);
     let groups = machine.getSnapshot().context.groups;
     this.finished = new Promise((resolve) => {
       machine.subscribe({
         next: (snapshot) => {
+          this.telemetry?.observe(snapshot.value, this.lastEvent);
           const state = topState(snapshot.value);
           if (state !== previous && host.inspection.active) host.inspection.emit({ kind: "transition", actorId: this.id, at: Date.now(), event: this.lastEvent, from: previous, to: state });
           previous = state;
@@ -475,6 +482,11 @@ export class MessageProcessor implements ProcessorHandle {
     this.announce();
   }
 
+  /** @internal Deliveries and timers waiting in the mailbox (for metrics). */
+  get mailboxDepth(): number {
+    return this.mailbox.size;
+  }
+
   /** @internal Whether the actor can start a mailbox item now. */
   get runnable(): boolean {
     return this.intakeOpen && this.current === undefined && this.mailbox.size > 0;
@@ -486,7 +498,10 @@ export class MessageProcessor implements ProcessorHandle {
     if (item === undefined) return;
     if (item.kind === "timer") return this.track(this.runTimer(item.run));
     if (item.incoming.delivery.signal?.aborted) return this.giveBack(item);
-    return this.track(this.handleDelivery(item.incoming, item.settle));
+    const { incoming, settle } = item;
+    // Traced or metered: the handlers run in the delivery's trace and the outcome is counted.
+    if (this.telemetry?.wraps(incoming)) return this.track(this.telemetry.handle(incoming, settle, (counted) => this.handleDelivery(incoming, counted)));
+    return this.track(this.handleDelivery(incoming, settle));
   }
 
   /** Counters including the consumer's (invalid bodies never reach the mailbox). */
@@ -705,6 +720,7 @@ export class MessageProcessor implements ProcessorHandle {
           ...(this.options.maxBytes === undefined ? {} : { maxBytes: this.options.maxBytes }),
           fingerprint: this.fingerprint,
           onError: (error) => host.report(this, error, "consumer error"),
+          observer: this.telemetry?.metrics,
         },
         (incoming) => this.enqueue(incoming),
       );

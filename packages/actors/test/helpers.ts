@@ -13,3 +13,17 @@ export async function eventually(check: () => boolean | Promise<boolean>, timeou
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
+
+/** Calls `onEvent` with each JSON object a child process prints on its own line (other lines are ignored). */
+export function readJsonLines<T>(stream: NodeJS.ReadableStream, onEvent: (event: T) => void): void {
+  let buffer = "";
+  stream.on("data", (chunk: Buffer) => {
+    buffer += chunk.toString();
+    let newline: number;
+    while ((newline = buffer.indexOf("\n")) >= 0) {
+      const line = buffer.slice(0, newline);
+      buffer = buffer.slice(newline + 1);
+      if (line.startsWith("{")) onEvent(JSON.parse(line) as T);
+    }
+  });
+}

@@ -5,7 +5,7 @@ import { SuccessResult } from "@postage/core";
 import { type Broker, connect, createProducer } from "@postage/transport";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addresses, genericApplicationExchange } from "@postage/actors";
-import { eventually } from "./helpers.js";
+import { eventually, readJsonLines } from "./helpers.js";
 
 // Each child process runs GenericApplications from the built packages, as a user's program would.
 const url = process.env.POSTAGE_TEST_RABBIT_URL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -30,16 +30,7 @@ class AppProcess {
 
   constructor(names: string[], groups: string[] = []) {
     this.child = spawn(process.execPath, [script, names.join(","), groups.join(",")], { env: { ...process.env, POSTAGE_URL: url } });
-    let buffer = "";
-    this.child.stdout.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let newline: number;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        if (line.startsWith("{")) this.events.push(JSON.parse(line) as ChildEvent);
-      }
-    });
+    readJsonLines<ChildEvent>(this.child.stdout, (event) => this.events.push(event));
     this.child.stderr.on("data", (chunk: Buffer) => (this.stderr += chunk.toString()));
     this.child.on("exit", (code) => (this.exitCode = code));
     children.push(this);

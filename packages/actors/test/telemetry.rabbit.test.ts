@@ -1,5 +1,4 @@
-import { type ChildProcessWithoutNullStreams, spawn, spawnSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { SpanKind } from "@opentelemetry/api";
 import { defineExchange } from "@postage/core";
 import { type Broker, connect, createProducer } from "@postage/transport";
@@ -7,11 +6,13 @@ import { connect as amqpConnect, type ConsumeMessage } from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parentOf, registerInMemoryTracing, type InMemoryTracing } from "../../transport/test/inMemoryTracing.js";
 import { eventually } from "./helpers.js";
+import { Scrape } from "./scrape.js";
+import { TelemetryServer } from "./telemetryServer.js";
 
 // The server runs in a child process from the built packages, with the OpenTelemetry SDK of its
-// own; it prints its finished spans. This process is the caller, with the SDK registered too.
+// own (it prints its finished spans); with POSTAGE_METRICS_PORT set it serves /metrics. This
+// process is the caller, with the SDK registered too.
 const url = process.env.POSTAGE_TEST_RABBIT_URL ?? "amqp://guest:guest@127.0.0.1:5672";
-const script = new URL("./fixtures/traced-server.mjs", import.meta.url).pathname;
 const skip = process.env.POSTAGE_SKIP_RABBIT === "1";
 
 interface RemoteSpan {
@@ -28,46 +29,21 @@ const suffix = Math.random().toString(36).slice(2, 8);
 const exchange = defineExchange({ name: `test.traced.${suffix}`, type: "direct", durable: false, autoDelete: true });
 const routingKey = "traced";
 
-describe.skipIf(skip)("OpenTelemetry traces across two processes on RabbitMQ", () => {
+describe.skipIf(skip)("a component's traces and metrics, in another process, on RabbitMQ", () => {
   let tracing: InMemoryTracing;
   let broker: Broker;
-  let child: ChildProcessWithoutNullStreams;
-  const remote: RemoteSpan[] = [];
-  let ready = false;
-  let stderr = "";
+  let server: TelemetryServer;
+  const remote = (): RemoteSpan[] => server.events.filter((event) => event.event === "span") as unknown as RemoteSpan[];
 
   beforeAll(async () => {
-    if (!existsSync(new URL("../dist/index.js", import.meta.url))) {
-      const built = spawnSync("npx", ["tsc", "--build"], { cwd: new URL("../../..", import.meta.url).pathname, stdio: "inherit" });
-      if (built.status !== 0) throw new Error("building the packages for the child process failed");
-    }
-    child = spawn(process.execPath, [script, exchange.name, `test.traced.${suffix}.q`, routingKey], { env: { ...process.env, POSTAGE_URL: url } });
-    let buffer = "";
-    child.stdout.on("data", (chunk: Buffer) => {
-      buffer += chunk.toString();
-      let newline: number;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        const line = buffer.slice(0, newline);
-        buffer = buffer.slice(newline + 1);
-        if (!line.startsWith("{")) continue;
-        const event = JSON.parse(line) as { event: string } & RemoteSpan;
-        if (event.event === "ready") ready = true;
-        if (event.event === "span") remote.push(event);
-      }
-    });
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
-    await eventually(() => ready, 30_000, `the traced server (stderr: ${stderr})`);
+    server = await TelemetryServer.start(exchange.name, `test.traced.${suffix}.q`, routingKey, { POSTAGE_URL: url });
     tracing = registerInMemoryTracing();
     broker = connect({ url });
   });
 
   afterAll(async () => {
     await tracing?.close();
-    if (child !== undefined && child.exitCode === null) {
-      const exited = new Promise((resolve) => child.once("exit", resolve));
-      child.kill("SIGTERM");
-      await exited;
-    }
+    await server?.stop();
     await broker?.close();
   });
 
@@ -79,10 +55,10 @@ describe.skipIf(skip)("OpenTelemetry traces across two processes on RabbitMQ", (
     await eventually(() => tracing.spans().some((span) => span.kind === SpanKind.CLIENT), 5_000, "the client span");
     const client = tracing.spans().find((span) => span.kind === SpanKind.CLIENT)!;
     const traceId = client.spanContext().traceId;
-    await eventually(() => remote.filter((span) => span.traceId === traceId).length >= 3, 10_000, "the server's spans");
+    await eventually(() => remote().filter((span) => span.traceId === traceId).length >= 3, 10_000, "the server's spans");
 
     const send = tracing.spans().find((span) => span.kind === SpanKind.PRODUCER && span.spanContext().traceId === traceId)!;
-    const inTrace = remote.filter((span) => span.traceId === traceId);
+    const inTrace = remote().filter((span) => span.traceId === traceId);
     const processSpan = inTrace.find((span) => span.kind === SpanKind.CONSUMER)!;
     const server = inTrace.find((span) => span.kind === SpanKind.SERVER)!;
     const reply = inTrace.find((span) => span.kind === SpanKind.PRODUCER)!;
@@ -119,18 +95,78 @@ describe.skipIf(skip)("OpenTelemetry traces across two processes on RabbitMQ", (
       const replied = new Promise<ConsumeMessage>((resolve) => {
         void channel.consume(queue, (message) => message && resolve(message), { noAck: true }); // deliberate: resolved through `replied`
       });
-      const before = remote.length;
+      const before = remote().length;
       channel.publish(exchange.name, routingKey, Buffer.from(JSON.stringify(request)), { contentType: "application/json", replyTo: queue });
       const reply = await replied;
       const body = JSON.parse(reply.content.toString("utf8")) as { type: string; content: { type: string; value: unknown } };
       expect(body.type).toBe("result");
       expect(body.content).toMatchObject({ type: "success", value: "RPC test message" });
-      await eventually(() => remote.slice(before).some((span) => span.kind === SpanKind.CONSUMER), 10_000, "the server's process span");
-      const processSpan = remote.slice(before).find((span) => span.kind === SpanKind.CONSUMER)!;
+      await eventually(() => remote().slice(before).some((span) => span.kind === SpanKind.CONSUMER), 10_000, "the server's process span");
+      const processSpan = remote().slice(before).find((span) => span.kind === SpanKind.CONSUMER)!;
       expect(processSpan.parentSpanId).toBeUndefined();
       expect(processSpan.attributes["messaging.message.conversation_id"]).toBeUndefined();
     } finally {
       await python.close();
+    }
+  });
+});
+
+describe.skipIf(skip)("scraping a component's /metrics (POSTAGE_METRICS_PORT) on RabbitMQ", () => {
+  let broker: Broker;
+  let server: TelemetryServer;
+  let metricsUrl = "";
+  const metricsExchange = defineExchange({ name: `test.metered.${suffix}`, type: "direct", durable: false, autoDelete: true });
+
+  beforeAll(async () => {
+    server = await TelemetryServer.start(metricsExchange.name, `test.metered.${suffix}.q`, routingKey, {
+      POSTAGE_URL: url,
+      POSTAGE_METRICS_PORT: "0",
+      POSTAGE_METRICS_HOST: "127.0.0.1",
+    });
+    metricsUrl = server.ready?.metricsUrl ?? "";
+    broker = connect({ url });
+  });
+
+  afterAll(async () => {
+    await server?.stop();
+    await broker?.close();
+  });
+
+  it("counts handled, failed and unhandled deliveries, handler durations and dead letters by reason, parsed by a Prometheus parser", async () => {
+    const producer = createProducer(broker, { exchanges: [[metricsExchange, routingKey]], commands: ["traced_echo"], rpc: { timeout: 10_000, retries: 0 } });
+    for (let i = 0; i < 3; i += 1) expect((await producer.rpc.traced_echo(i)).ok).toBe(true);
+    await producer.command("explode");
+    await producer.command("nobody_handles_this");
+    const raw = broker.driver.createPublisher({ confirm: true });
+    await raw.publish(metricsExchange.name, routingKey, Buffer.from("hello {"), { contentType: "application/json" });
+    await raw.close();
+
+    const labels = { component: "traced_server", type: "service" };
+    let scrape = await Scrape.from(metricsUrl);
+    await eventually(
+      async () => {
+        scrape = await Scrape.from(metricsUrl);
+        return scrape.value("postage_messages_processed_total", { ...labels, outcome: "unhandled" }) === 1 && scrape.value("postage_dead_lettered_total", { ...labels, reason: "NOT_JSON" }) === 1;
+      },
+      10_000,
+      "the counts in the scrape",
+    );
+    expect(scrape.value("postage_messages_processed_total", { ...labels, outcome: "handled" })).toBe(3);
+    expect(scrape.value("postage_messages_processed_total", { ...labels, outcome: "failed" })).toBe(1);
+    expect(scrape.value("postage_dead_lettered_total", { ...labels, reason: "HANDLER_ERROR" })).toBe(1);
+    expect(scrape.family("postage_messages_processed_total").type).toBe("COUNTER");
+    const durations = scrape.family("postage_handler_duration_seconds");
+    expect(durations.type).toBe("HISTOGRAM");
+    // Handled and failed deliveries ran handlers (4); an unhandled one did not.
+    expect(Number(durations.metrics[0]?.buckets?.["+Inf"])).toBe(4);
+    expect(scrape.value("postage_mailbox_depth", labels)).toBe(0);
+    expect(scrape.value("postage_actors", { ...labels, state: "running" })).toBe(1);
+    expect(scrape.value("postage_broker_connected")).toBe(1);
+    expect(scrape.family("process_resident_memory_bytes").type).toBe("GAUGE");
+    // Bounded cardinality: Postage's families carry no label but these.
+    const allowed = new Set(["component", "type", "outcome", "reason", "state", "le"]);
+    for (const family of scrape.families.filter((f) => f.name.startsWith("postage_"))) {
+      for (const sample of family.metrics) for (const key of Object.keys(sample.labels ?? {})) expect(allowed).toContain(key);
     }
   });
 });
