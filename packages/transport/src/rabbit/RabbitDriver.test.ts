@@ -209,6 +209,44 @@ describe.skipIf(process.env["POSTAGE_SKIP_RABBIT"] === "1")("RabbitDriver agains
     });
   });
 
+  describe("publishing into a queue that refuses for a while", () => {
+    it("publishes a nacked message again until the broker takes it (x-overflow reject-publish, then room)", async () => {
+      const { driver } = openDriver();
+      const queue = randomName("full");
+      await driver.declareQueue({ name: queue, exclusive: true, arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
+      const publisher = driver.createPublisher({ confirm: true });
+      await publisher.publish("", queue, bytes("first"), {});
+      // Full: the broker nacks this one (a quorum queue does the same while its leader moves).
+      const second = publisher.publish("", queue, bytes("second"), {});
+      let settled = false;
+      void second.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(settled).toBe(false);
+      const received: string[] = [];
+      const consumer = driver.createConsumer({ queue: { name: queue, exclusive: true, arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } }, prefetch: 1 }, (d) => {
+        received.push(text(d.body));
+        return "ack";
+      });
+      await consumer.ready;
+      await second;
+      await waitFor(() => received.length === 2, "both messages");
+      expect(received).toEqual(["first", "second"]);
+    });
+
+    it("fails with PUBLISH_FAILED at the deadline when the queue keeps refusing", async () => {
+      const { driver } = openDriver({}, { publishTimeout: 600 });
+      const queue = randomName("full");
+      await driver.declareQueue({ name: queue, exclusive: true, arguments: { "x-max-length": 1, "x-overflow": "reject-publish" } });
+      const publisher = driver.createPublisher({ confirm: true });
+      await publisher.publish("", queue, bytes("first"), {});
+      const error = await failure(publisher.publish("", queue, bytes("second"), {}));
+      expect(error.code).toBe("PUBLISH_FAILED");
+    });
+  });
+
   describe("consuming", () => {
     it("applies each disposition: ack removes, reject dead-letters, requeue redelivers, a throw dead-letters", async () => {
       const { driver, errors } = openDriver();

@@ -50,6 +50,15 @@ const RETURN_RETRY_MS = 250;
 /** Failures that a later attempt on a new connection can cure (the connection dropped, or it did not come back in time yet). */
 const RETRYABLE = new Set(["CONNECTION_LOST", "TIMEOUT"]);
 
+/** First pause before publishing again a message the broker nacked, in ms; it doubles up to {@link NACK_RETRY_MAX_MS}. */
+const NACK_RETRY_MS = 50;
+const NACK_RETRY_MAX_MS = 1_000;
+
+/** Whether `error` is the broker's negative confirm (basic.nack), as opposed to a lost channel. */
+function isNack(error: TransportError): boolean {
+  return error.code === "PUBLISH_FAILED" && error.brokerCode === "NACK";
+}
+
 /**
  * Publishes one message, retrying when the channel or the connection was lost before the broker
  * confirmed it (the message may then arrive twice: consumers recognise duplicates by message id),
@@ -58,8 +67,13 @@ const RETRYABLE = new Set(["CONNECTION_LOST", "TIMEOUT"]);
  * While the broker is unreachable, an attempt waits for the connection to come back; attempts go on
  * until `maxAttempts` or the `timeoutMs` deadline, whichever comes first. A message returned just
  * after an outage (its receivers had not declared their queues again yet) is published again after
- * a short pause, within the same limits. The promise always
- * settles: at the latest at the deadline, with a `TIMEOUT` error naming the last failure.
+ * a short pause, within the same limits. A message the broker nacked (a quorum queue whose leader
+ * is on a node that is shutting down, or changing, nacks what it cannot take for a few seconds) is
+ * published again after a pause growing from 50 ms to 1 s, until the deadline (or `maxAttempts`
+ * nacks when there is no deadline): during a cluster failover that is what gets it stored; a queue
+ * that keeps refusing (`x-overflow: reject-publish` and full) makes the publish wait for room until
+ * the deadline, then fail with `PUBLISH_FAILED`. The promise always settles: at the latest at the
+ * deadline, with a `TIMEOUT` error naming the last failure.
  *
  * @throws {TransportError} `EXCHANGE_NOT_FOUND`, `UNROUTABLE`, `PUBLISH_FAILED`, `CONNECTION_LOST`,
  *   `TIMEOUT` (not confirmed within the deadline, or no connection within the acquire timeout), `CLOSED`.
@@ -75,6 +89,7 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
   };
   const deadline = target.timeoutMs > 0 ? Date.now() + target.timeoutMs : Number.POSITIVE_INFINITY;
   let lostConnection = false;
+  let nacks = 0;
   for (let attempt = 1; ; attempt += 1) {
     if (target.isClosed()) throw new TransportError("CLOSED", `cannot publish to exchange "${exchange}": the publisher is closed`, { exchange, routingKey });
     if (!target.isConnected()) lostConnection = true;
@@ -86,6 +101,17 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
       if (RETRYABLE.has(mapped.code) && attempt < target.maxAttempts && Date.now() < deadline && !target.isClosed()) {
         lostConnection = true;
         continue;
+      }
+      if (isNack(mapped) && !target.isClosed()) {
+        nacks += 1;
+        const pause = Math.min(NACK_RETRY_MAX_MS, NACK_RETRY_MS * 2 ** (nacks - 1));
+        const withinBudget = deadline === Number.POSITIVE_INFINITY ? nacks < target.maxAttempts : Date.now() + pause < deadline;
+        if (withinBudget) {
+          // Not counted as an attempt: a failover can nack for several seconds, the deadline is the bound.
+          attempt -= 1;
+          await new Promise((resolve) => setTimeout(resolve, pause));
+          continue;
+        }
       }
       throw mapped;
     }
