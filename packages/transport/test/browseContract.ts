@@ -60,6 +60,16 @@ export function defineBrowseContract(makeBroker: MakeBroker): void {
       expect(second.seen.every((m) => m.redelivered)).toBe(true);
     });
 
+    it("when a browse resolves its messages are back: a count and a second browse right after see them all", async () => {
+      const q = await filled(300);
+      for (let round = 0; round < 3; round++) {
+        await browse(q);
+        expect(await count(q)).toBe(300);
+      }
+      const again = await browse(q);
+      expect(again.bodies).toEqual(Array.from({ length: 300 }, (_, i) => `m${i}`));
+    });
+
     it("ack removes exactly the acked messages; the rest keep their order", async () => {
       const q = await filled(5);
       const result = await broker.driver.browseQueue(q, (m) => (m.index % 2 === 1 ? "ack" : "keep"));
