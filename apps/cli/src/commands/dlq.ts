@@ -1,5 +1,5 @@
 import {
-  DEFAULT_DEAD_LETTER_EXCHANGE,
+  DEAD_LETTER_QUEUE,
   findDeadLetter,
   listDeadLetters,
   purgeDeadLetters,
@@ -24,7 +24,7 @@ const when = (iso: string | undefined): string => (iso === undefined ? "-" : `${
 const destination = (exchange: string, routingKey: string): string => `${exchange || "(default)"}/${routingKey}`;
 
 function queueOption(values: OptionValues): DeadLetterQueueOptions & { queue: string } {
-  return { queue: typeof values.queue === "string" ? values.queue : DEFAULT_DEAD_LETTER_EXCHANGE };
+  return { queue: typeof values.queue === "string" ? values.queue : DEAD_LETTER_QUEUE.name };
 }
 
 /** `--to exchange/key`: split at the first slash (routing keys may hold slashes: `name/rr`). */
@@ -176,7 +176,7 @@ export const dlqCommand: Command = {
   name: "dlq",
   summary: "list, show, replay or purge dead-lettered messages",
   usage: "postage dlq list|show <id>|replay <id...>|--all|purge [id...] [--queue q]",
-  details: `Works on the dead-letter queue (default ${DEFAULT_DEAD_LETTER_EXCHANGE}, where consumers put what they
+  details: `Works on the dead-letter queue (default ${DEAD_LETTER_QUEUE.name}, where consumers put what they
 could not handle; --queue for another, a queue RabbitMQ dead-letters into included). Listing and
 showing consume nothing: each message is taken without ack and put back in its place.
   postage dlq list [--limit n]      time, original exchange/key, error, reason and a body preview, oldest first (default limit 100)
@@ -185,7 +185,7 @@ showing consume nothing: each message is taken without ack and put back in its p
                                     republish to the original exchange and routing key (or --to; "/queue" is the
                                     default exchange); each is removed only once the broker confirmed its copy
   postage dlq purge [id...] [--yes] delete them for good (all when no id is given), after a confirmation
-  --queue <name>   the dead-letter queue (default ${DEFAULT_DEAD_LETTER_EXCHANGE})
+  --queue <name>   the dead-letter queue (default ${DEAD_LETTER_QUEUE.name})
 Ids are message ids (a hash when a message has none; "~2" marks a second message with the same id);
 an id that starts with "-" goes after "--": postage dlq show -- -Xq3k...
 On a quorum queue, each listing counts as a delivery attempt (x-delivery-count).

@@ -1,6 +1,6 @@
 import type { Broker } from "../Broker.js";
 import { type DeadLetter, DeadLetterIds, readDeadLetter } from "./DeadLetter.js";
-import { countMessages, deadLetterQueueName, type DeadLetterQueueOptions } from "./deadLetterQueue.js";
+import { countMessages, deadLetterQueueName, type DeadLetterQueueOptions } from "./targetQueue.js";
 
 /** Options of {@link listDeadLetters}. */
 export interface ListDeadLettersOptions extends DeadLetterQueueOptions {

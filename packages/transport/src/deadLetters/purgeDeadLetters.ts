@@ -1,6 +1,6 @@
 import type { Broker } from "../Broker.js";
 import { DeadLetterIds } from "./DeadLetter.js";
-import { countMessages, deadLetterQueueName, type DeadLetterQueueOptions } from "./deadLetterQueue.js";
+import { countMessages, deadLetterQueueName, type DeadLetterQueueOptions } from "./targetQueue.js";
 
 /** Options of {@link purgeDeadLetters}. */
 export interface PurgeDeadLettersOptions extends DeadLetterQueueOptions {

@@ -1,7 +1,7 @@
 import type { Broker } from "../Broker.js";
 import type { MessageProperties } from "../driver/BrokerDriver.js";
 import { DEATH_HEADERS, DeadLetterIds, type Origin, originOf, REPLAYS_HEADER } from "./DeadLetter.js";
-import { countMessages, deadLetterQueueName, type DeadLetterQueueOptions } from "./deadLetterQueue.js";
+import { countMessages, deadLetterQueueName, type DeadLetterQueueOptions } from "./targetQueue.js";
 import { TransportError } from "../errors.js";
 
 /** Options of {@link replayDeadLetters}. */

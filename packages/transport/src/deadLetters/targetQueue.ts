@@ -1,5 +1,5 @@
 import type { Broker } from "../Broker.js";
-import { DEFAULT_DEAD_LETTER_EXCHANGE } from "../Consumer.js";
+import { DEAD_LETTER_QUEUE } from "../deadLetterQueue.js";
 import { TransportError } from "../errors.js";
 
 /** Which dead-letter queue an operation works on. */
@@ -10,13 +10,13 @@ export interface DeadLetterQueueOptions {
 
 /** The queue of `options`. @internal */
 export function deadLetterQueueName(options: DeadLetterQueueOptions): string {
-  return options.queue ?? DEFAULT_DEAD_LETTER_EXCHANGE;
+  return options.queue ?? DEAD_LETTER_QUEUE.name;
 }
 
 /**
  * Messages waiting in a queue, or undefined when it does not exist. Only checks (passive): the
- * dead-letter queue is declared by the consumers with their arguments, and a declaration with
- * other arguments would fail (`PRECONDITION_FAILED`).
+ * dead-letter queue is declared by the consumers with their arguments (`DEAD_LETTER_QUEUE`), and
+ * a declaration with other arguments would fail (`PRECONDITION_FAILED`).
  * @internal
  */
 export async function countMessages(broker: Broker, queue: string): Promise<number | undefined> {
