@@ -57,7 +57,7 @@ function checkGroup(group: unknown): string {
  * await scheduler.run();
  */
 export class GenericApplication extends MessageProcessor {
-  override readonly actorType = "application";
+  override readonly actorType: string = "application";
   /** The exchange the application's addresses live on. */
   readonly exchange: ExchangeDefinition;
   /** Name, host, pid and instance id. */

@@ -20,7 +20,7 @@ import type { HandlerDefinition, ProcessorHandle } from "./handlers/HandlerDefin
 import { messageHandler } from "./handlers/HandlerDefinition.js";
 import { type HandlersOutcome, runHandlers } from "./handlers/runHandlers.js";
 import type { InspectionHub } from "./inspection/InspectionHub.js";
-import type { MessageCounters } from "./inspection/InspectionEvent.js";
+import type { BehaviourView, MessageCounters } from "./inspection/InspectionEvent.js";
 import { processorGraph } from "./inspection/machineGraph.js";
 import { Mailbox } from "./Mailbox.js";
 import { type DrainInput, type GroupChange, processorMachine, type ProcessorMachine, type StartInput, type SupervisionOptions } from "./machine/processorMachine.js";
@@ -411,6 +411,21 @@ export class MessageProcessor implements ProcessorHandle {
     return (this.lifecycle?.getSnapshot().children as Record<string, AnyActorRef | undefined> | undefined)?.behaviour;
   }
 
+  /** What the inspector shows of the behaviour child, when there is one (announced with the actor). @default undefined */
+  protected behaviourView(): BehaviourView | undefined {
+    return undefined;
+  }
+
+  /** The inspection hub while the actor runs and someone listens: for what subclasses report (behaviour transitions). */
+  protected get inspection(): InspectionHub | undefined {
+    return this.host?.inspection.active ? this.host.inspection : undefined;
+  }
+
+  /** Reports an error nobody else will see (the scheduler logs it once). */
+  protected reportError(error: unknown, what: string): void {
+    this.host?.report(this, error, what);
+  }
+
   /**
    * Handles one decoded delivery that passed duplicate suppression: by default runs the handlers
    * registered for its category, type and name. Returns `undefined` when nothing wants it (the
@@ -429,6 +444,7 @@ export class MessageProcessor implements ProcessorHandle {
   announce(): void {
     const host = this.host;
     if (!host?.inspection.active || !this.lifecycle) return;
+    const behaviour = this.behaviourView();
     host.inspection.emit({
       kind: "actor",
       actorId: this.id,
@@ -441,6 +457,7 @@ export class MessageProcessor implements ProcessorHandle {
       bindings: this.bindings,
       counters: this.countersView(),
       heartbeatMs: host.inspection.heartbeatMs,
+      ...(behaviour === undefined ? {} : { behaviour }),
     });
   }
 

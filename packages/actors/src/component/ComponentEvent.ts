@@ -4,7 +4,7 @@ import type { CommandMessage, ResultMessage } from "@postage/core";
  * What a component's reply may be: a result message (`SuccessResult`, `ErrorResult`,
  * `ExceptionResult`), or any other JSON value, sent as `SuccessResult(value)`.
  */
-export type ReplyValue = ResultMessage | string | number | boolean | null | readonly unknown[] | { readonly [key: string]: unknown };
+export type ReplyValue = ResultMessage | string | number | boolean | null | readonly unknown[] | object;
 
 /**
  * The event a component's behaviour machine receives for each incoming command: its `type` is

@@ -1,4 +1,5 @@
-import type { ActionArgs, EventObject, MachineContext } from "xstate";
+import type { ActionArgs, EventObject, MachineContext, ParameterizedObject } from "xstate";
+import type { ComponentAction } from "./componentActions.js";
 import type { ComponentEvent, ReplyValue } from "./ComponentEvent.js";
 
 /**
@@ -8,9 +9,14 @@ import type { ComponentEvent, ReplyValue } from "./ComponentEvent.js";
  * @example
  * on: { status: { actions: reply(({ context }) => ({ orderId: context.orderId })) } }
  */
-export function reply<TContext extends MachineContext, TExpressionEvent extends EventObject, TEvent extends EventObject = TExpressionEvent>(
-  make: ReplyValue | ((args: ActionArgs<TContext, TExpressionEvent, TEvent>) => ReplyValue),
-): (args: ActionArgs<TContext, TExpressionEvent, TEvent>) => void {
+export function reply<
+  TContext extends MachineContext,
+  TExpressionEvent extends EventObject,
+  TParams extends ParameterizedObject["params"] | undefined,
+  TEvent extends EventObject,
+>(
+  make: ReplyValue | ((args: ActionArgs<NoInfer<TContext>, NoInfer<TExpressionEvent>, NoInfer<TEvent>>) => ReplyValue),
+): ComponentAction<TContext, TExpressionEvent, TParams, TEvent> {
   return (args) => {
     const event = args.event as unknown as Partial<ComponentEvent>;
     if (typeof event.reply !== "function") return;

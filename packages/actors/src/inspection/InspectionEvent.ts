@@ -69,7 +69,7 @@ export interface InspectionEventBase {
 export interface ActorAnnouncedEvent extends InspectionEventBase {
   kind: "actor";
   fingerprint: FingerprintDict;
-  /** `processor` or `application`. */
+  /** `processor`, `application`, or `component` (made with `defineComponent`). */
   actorType: string;
   machine: MachineGraph;
   /** Current state path. */
