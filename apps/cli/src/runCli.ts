@@ -9,12 +9,13 @@ import { pingCommand } from "./commands/ping.js";
 import { psCommand } from "./commands/ps.js";
 import { rpcCommand } from "./commands/rpc.js";
 import { sendCommand } from "./commands/send.js";
+import { stateCommand } from "./commands/state.js";
 import { tailCommand } from "./commands/tail.js";
 import { type Io, processIo } from "./Io.js";
 import { openBroker } from "./openBroker.js";
 
 /** Every `postage` subcommand, in the order the help lists them. */
-export const COMMANDS: readonly Command[] = [sendCommand, rpcCommand, pingCommand, psCommand, quitCommand, restartCommand, joinCommand, leaveCommand, tailCommand, dlqCommand, inspectCommand];
+export const COMMANDS: readonly Command[] = [sendCommand, rpcCommand, pingCommand, psCommand, stateCommand, quitCommand, restartCommand, joinCommand, leaveCommand, tailCommand, dlqCommand, inspectCommand];
 
 const COMMON_OPTIONS = {
   url: { type: "string" },
@@ -41,7 +42,7 @@ Usage: postage <command> [arguments] [options]
 Commands:
 ${COMMANDS.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`).join("\n")}
 
-Addresses (ping, quit, restart, join, leave) are routing keys on generic-application-exchange:
+Addresses (ping, state, quit, restart, join, leave) are routing keys on generic-application-exchange:
   name  name/rr  @host  name@host  name@host/rr  pid@host  id:<instance>  name#group  name#group/rr  @*
 
 ${COMMON_HELP}

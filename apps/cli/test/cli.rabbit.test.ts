@@ -101,6 +101,14 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("the postage command ag
     expect((JSON.parse(exact.stdout) as Array<{ instance: string }>).map((f) => f.instance)).toEqual([first?.fingerprint.instance]);
   });
 
+  it("state refuses applications that have no behaviour machine, and says so (order demo: apps/demos/test/order.rabbit.test.ts)", async () => {
+    const result = await postage(["state", `${logger}/rr`, "--timeout", "400", ...onApps]);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain(`the application at "${logger}/rr" has no behaviour machine`);
+    const help = await postage(["state", "--help"]);
+    expect(help.stdout).toContain("Usage: postage state <address>");
+  });
+
   it("join and leave move an application in and out of a group", async () => {
     const lonely = (await ps()).find((e) => e.fingerprint.name === monitor && e.groups.length === 0);
     expect(lonely).toBeDefined();

@@ -8,6 +8,7 @@ import { type DemoContext, type Startable, whenRunning } from "./DemoContext.js"
 import { quitGenericApps, receiveGenericApps, sendGenericApps } from "./genericApp.js";
 import { Printer } from "./Printer.js";
 import { receiveRpcEcho, sendRpcEcho } from "./rpcEcho.js";
+import { quitOrders, receiveOrders, sendOrders } from "./order.js";
 import { sendQuit } from "./quit.js";
 import { DEFAULT_DEMO_URL, demoNames, ECHO_FANOUT_KEY, ECHO_KEY } from "./settings.js";
 import { runTour } from "./tour.js";
@@ -22,13 +23,14 @@ const HELP = `Postage demos
   npm run demo -- <demo> send                the sender (advanced-echo: --count N round-robin messages)
   npm run demo -- <demo> quit                sends quit to the receiver(s)
 
-  demos: basic-echo, advanced-echo, rpc-echo, generic-app
+  demos: basic-echo, advanced-echo, rpc-echo, generic-app, order
 
 Environment: POSTAGE_URL (default ${DEFAULT_DEMO_URL} for the demos, memory://tour for the tour),
-POSTAGE_DEMO_EXCHANGE, POSTAGE_DEMO_QUEUE, POSTAGE_DEMO_APP_EXCHANGE, POSTAGE_DEMO_APP_PREFIX.
+POSTAGE_DEMO_EXCHANGE, POSTAGE_DEMO_QUEUE, POSTAGE_DEMO_APP_EXCHANGE, POSTAGE_DEMO_APP_PREFIX,
+POSTAGE_DEMO_STATE_DIR (where the order demo keeps its snapshot; default <tmpdir>/postage-demo-state).
 `;
 
-const DEMOS = ["basic-echo", "advanced-echo", "rpc-echo", "generic-app"] as const;
+const DEMOS = ["basic-echo", "advanced-echo", "rpc-echo", "generic-app", "order"] as const;
 type Demo = (typeof DEMOS)[number];
 
 async function main(): Promise<number> {
@@ -71,6 +73,7 @@ async function main(): Promise<number> {
     if (role === "receive") return await receive(ctx, demo as Demo, redactUrl(url));
     if (role === "quit") {
       if (demo === "generic-app") await quitGenericApps(ctx);
+      else if (demo === "order") await quitOrders(ctx);
       else await sendQuit(ctx, demo === "advanced-echo" ? ECHO_FANOUT_KEY : ECHO_KEY);
       return 0;
     }
@@ -85,6 +88,8 @@ async function main(): Promise<number> {
         return (await sendRpcEcho(ctx)) ? 0 : 1;
       case "generic-app":
         return (await sendGenericApps(ctx)) ? 0 : 1;
+      case "order":
+        return (await sendOrders(ctx)) ? 0 : 1;
     }
   } finally {
     await scheduler.close();
@@ -96,6 +101,8 @@ async function receive(ctx: DemoContext, demo: Demo, url: string): Promise<numbe
   let actors: Startable[];
   if (demo === "generic-app") {
     actors = await receiveGenericApps(ctx);
+  } else if (demo === "order") {
+    actors = [await receiveOrders(ctx, process.env.POSTAGE_DEMO_STATE_DIR ? { stateDirectory: process.env.POSTAGE_DEMO_STATE_DIR } : {})];
   } else {
     const actor = demo === "basic-echo" ? receiveBasicEcho(ctx) : demo === "advanced-echo" ? receiveAdvancedEcho(ctx) : receiveRpcEcho(ctx);
     actors = [actor];

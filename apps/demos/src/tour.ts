@@ -8,6 +8,7 @@ import { CHARGE_KEY, receiveDeadLetterDemo, sendDeadLetterDemo, showDeadLetters 
 import { quitGenericApps, receiveGenericApps, sendGenericApps } from "./genericApp.js";
 import { Printer } from "./Printer.js";
 import { receiveRpcEcho, sendRpcEcho } from "./rpcEcho.js";
+import { quitOrders, receiveOrders, sendOrders } from "./order.js";
 import { sendQuit } from "./quit.js";
 import { demoNames, type DemoNames, ECHO_FANOUT_KEY, ECHO_KEY } from "./settings.js";
 
@@ -34,7 +35,8 @@ export interface TourOptions {
 
 /**
  * The tour: every demo flow, end to end, in one process: basic echo, advanced echo (round robin and
- * fan-out with two receivers), RPC echo, and GenericApplications reached by every kind of address.
+ * fan-out with two receivers), RPC echo, GenericApplications reached by every kind of address, dead letters, and
+ * an order component whose behaviour is an XState machine.
  * Prints who sent what to whom and what came back. Runs on the in-memory broker unless a URL says
  * otherwise; every receiver is stopped with a `quit` command at the end of its section.
  * @throws {Error} when a flow does not behave (a message not received within 10 s), or the broker cannot be reached.
@@ -114,7 +116,17 @@ export async function runTour(options: TourOptions = {}): Promise<void> {
     await sendQuit(ctx, CHARGE_KEY);
     await stopped([billing.receiver]);
 
-    out.section(`Done: 5 flows in ${((performance.now() - started) / 1000).toFixed(1)} s.`, "Next: the same against RabbitMQ, one program per terminal: npm run demo -- basic-echo receive");
+    await pause();
+    out.section("6. A component with its own state machine", "an order: place, pay, ship, as commands of an XState machine; shipping before paying is refused");
+    const orders = await receiveOrders(ctx, { stateDirectory: false });
+    out.note("");
+    if (!(await sendOrders(ctx))) throw new Error("the order did not walk through as expected");
+    out.note("");
+    await quitOrders(ctx);
+    await stopped([orders]);
+    out.line(orders.identity.name, "  ", `${orders.state}, its order ${orders.behaviourState}`);
+
+    out.section(`Done: 6 flows in ${((performance.now() - started) / 1000).toFixed(1)} s.`, "Next: the same against RabbitMQ, one program per terminal: npm run demo -- basic-echo receive");
     if (inspector && options.keepInspector) await options.keepInspector(inspector);
   } finally {
     await inspector?.close();

@@ -2,9 +2,10 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdirSync, rmdirSync, statSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { hostname, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { connect } from "@postage/transport";
 
 /** The repository's root. */
 export const ROOT = fileURLToPath(new URL("../../..", import.meta.url));
@@ -128,6 +129,22 @@ export async function postage(args: readonly string[], env: Record<string, strin
   const program = new Program(CLI_BIN, args, { POSTAGE_URL: RABBIT_URL, ...env });
   const code = await program.exited;
   return { code, stdout: program.stdout, stderr: program.stderr };
+}
+
+/**
+ * Deletes what demo applications left on RabbitMQ: the round-robin queues of `names` (by name
+ * and by name on this host) and their exchange. Anything already gone is skipped.
+ */
+export async function deleteDemoApplications(exchange: string, names: readonly string[]): Promise<void> {
+  const broker = connect({ url: RABBIT_URL, shared: false });
+  try {
+    for (const name of names) {
+      for (const queue of [`${name}/rr`, `${name}@${hostname()}/rr`]) await broker.driver.deleteQueue(queue).catch(() => undefined); // may not exist
+    }
+    await broker.driver.deleteExchange(exchange).catch(() => undefined); // may not exist
+  } finally {
+    await broker.close();
+  }
 }
 
 /** The environment without settings that would redirect the programs elsewhere. */

@@ -11,7 +11,7 @@ describe("the tour", () => {
     expect(code, tour.output).toBe(0);
     const out = tour.stdout;
     expect(out).toContain("Postage tour on memory://tour");
-    for (const section of ["1. Basic echo", "2. Advanced echo", "3. RPC echo", "4. GenericApplications", "5. Dead letters"]) expect(out).toContain(section);
+    for (const section of ["1. Basic echo", "2. Advanced echo", "3. RPC echo", "4. GenericApplications", "5. Dead letters", "6. A component with its own state machine"]) expect(out).toContain(section);
     expect(out).toMatch(/echo_send\s+->\s+echo-exchange\/echo-rk\s+command echo "A test message"/);
     expect(out).toMatch(/echo_receive\s+<-\s+"A test message"/);
     // Round robin splits the four messages two and two; the fan-out one reaches both receivers.
@@ -25,7 +25,11 @@ describe("the tour", () => {
     expect(out).toMatch(/billing\s+<-\s+charged 12\n/);
     expect(out).toMatch(/dead-letter queue\s+REJECTED {2}amount must be a number, got "twelve" {2}\(echo-exchange\/charge-rk: command charge \{"parameters":\{"amount":"twelve"\}\}\)/);
     expect(out).toMatch(/dead-letter queue\s+NOT_JSON {2}body is not JSON: .* {2}\(echo-exchange\/charge-rk: charge 12 EUR\)/);
-    expect(out).toMatch(/Done: 5 flows in \d+\.\d s\./);
+    // The order moves through its machine; shipping before paying is refused with the state named.
+    expect(out).toMatch(/order_send\s+!!\s+error "cannot ship in state pending"/);
+    expect(out).toMatch(/order\s+ship: open\.paid -> shipped/);
+    expect(out).toMatch(/order\s+stopped, its order shipped/);
+    expect(out).toMatch(/Done: 6 flows in \d+\.\d s\./);
     expect(tour.stderr).toBe("");
   });
 
@@ -35,7 +39,7 @@ describe("the tour", () => {
     const url = /The inspector stays at (\S+)/.exec(tour.stdout)?.[1] ?? "";
     const snapshot = (await (await fetch(new URL("api/snapshot", url))).json()) as { components: Array<{ fingerprint: { name: string } }> };
     const names = new Set(snapshot.components.map((c) => c.fingerprint.name));
-    expect([...names].sort()).toEqual(["billing", "echo_receive", "logger", "monitor"]);
+    expect([...names].sort()).toEqual(["billing", "echo_receive", "logger", "monitor", "order"]);
     // The dead-letter panel's data: the tour's two dead letters, still in the queue.
     const deadLetters = (await (await fetch(new URL("api/dead-letters", url))).json()) as { total: number; deadLetters: Array<{ error: string }> };
     expect(deadLetters.deadLetters.map((letter) => letter.error)).toEqual(["REJECTED", "NOT_JSON"]);

@@ -1,6 +1,5 @@
-import { createProducer, TransportError } from "@postage/transport";
 import { CliError, EXIT } from "../CliError.js";
-import { applicationExchange, cliFingerprint, type Command, EXCHANGE_HELP, exchangeOption, numberOption, timeoutOption } from "../Command.js";
+import { applicationExchange, type Command, EXCHANGE_HELP, exchangeOption, gatherAt, numberOption, timeoutOption } from "../Command.js";
 import { json, table } from "../table.js";
 
 type FingerprintView = Record<string, unknown>;
@@ -26,16 +25,7 @@ Exit 3 when nobody answered, 7 when nothing is bound at that address.
     const [address = ""] = positionals;
     const timeout = numberOption(values, "timeout", 1_000);
     const exchange = applicationExchange(values);
-    const producer = createProducer(await broker(), { exchanges: [[exchange, address]], fingerprint: cliFingerprint() });
-    let replies;
-    try {
-      replies = await producer.gather("ping", {}, { timeout, signal });
-    } catch (error) {
-      if (error instanceof TransportError && error.code === "UNROUTABLE") {
-        throw new CliError("FAILED", `nobody listens at address "${address}" on exchange ${exchange.name}`, EXIT.NO_ROUTE);
-      }
-      throw error;
-    }
+    const replies = await gatherAt(await broker(), exchange, address, "ping", { timeout, signal });
     if (replies.length === 0) throw new CliError("TIMEOUT", `timeout: no application answered a ping at "${address}" within ${timeout} ms`, EXIT.TIMEOUT);
     const fingerprints = replies.map((reply) => (reply.ok && typeof reply.value === "object" && reply.value !== null ? (reply.value as FingerprintView) : reply.fingerprint));
     fingerprints.sort((a, b) => cell(a.name).localeCompare(cell(b.name)) || cell(a.instance).localeCompare(cell(b.instance)));

@@ -11,6 +11,8 @@ interface Description {
   state?: string;
   groups?: string[];
   addresses?: string[];
+  /** Components made with defineComponent: their behaviour machine. */
+  behaviour?: { state?: string };
 }
 
 const cell = (value: unknown): string => (value === undefined || value === null || value === "" ? "-" : String(value));
@@ -21,7 +23,8 @@ export const psCommand: Command = {
   summary: "list every running GenericApplication",
   usage: "postage ps [--timeout ms] [--exchange name]",
   details: `Asks every application (address ${addresses.everyone()}) to describe itself and prints one line each:
-name, type, state, pid, host, instance id and groups, however they are reached.
+name, type, state, pid, host, instance id and groups, however they are reached; components made
+with defineComponent add their behaviour machine's state (BEHAVIOUR).
   --timeout <ms>     how long to gather answers (default 1000)
 ${EXCHANGE_HELP}
 No application running is not an error (an empty list).`,
@@ -49,10 +52,21 @@ No application running is not an error (an empty list).`,
       io.out(`no GenericApplication answered on ${exchange.name} within ${timeout} ms\n`);
       return EXIT.OK;
     }
+    // Components add where their behaviour machine stands; without any, the table stays as it was.
+    const behaviours = apps.some((a) => a.behaviour !== undefined);
     io.out(
       table(
-        ["NAME", "TYPE", "STATE", "PID", "HOST", "INSTANCE", "GROUPS"],
-        apps.map((a) => [cell(a.fingerprint.name), cell(a.fingerprint.type), cell(a.state), cell(a.fingerprint.pid), cell(a.fingerprint.host), cell(a.fingerprint.instance), cell((a.groups ?? []).join(","))]),
+        ["NAME", "TYPE", "STATE", "PID", "HOST", "INSTANCE", "GROUPS", ...(behaviours ? ["BEHAVIOUR"] : [])],
+        apps.map((a) => [
+          cell(a.fingerprint.name),
+          cell(a.fingerprint.type),
+          cell(a.state),
+          cell(a.fingerprint.pid),
+          cell(a.fingerprint.host),
+          cell(a.fingerprint.instance),
+          cell((a.groups ?? []).join(",")),
+          ...(behaviours ? [cell(a.behaviour?.state)] : []),
+        ]),
       ),
     );
     return EXIT.OK;
