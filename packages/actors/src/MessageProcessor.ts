@@ -474,7 +474,8 @@ export class MessageProcessor implements ProcessorHandle {
     this.host = host;
     this.telemetry = new ActorTelemetry(this, host.metrics, this.counters);
     const machine = this.actor;
-    let previous = topState(machine.getSnapshot().value);
+    // From nothing: the first transition reported is the start itself ("" -> starting, event xstate.init).
+    let previous = "";
     let groups = machine.getSnapshot().context.groups;
     this.finished = new Promise((resolve) => {
       machine.subscribe({
