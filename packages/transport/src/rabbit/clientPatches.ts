@@ -2,6 +2,7 @@ import { createRequire } from "node:module";
 import type { Socket } from "node:net";
 import type { Channel, Connection } from "rabbitmq-client";
 import { TransportError } from "../errors.js";
+import { batchAcks, type AckingChannel } from "./batchAcks.js";
 import { coalesceSocketWrites, isCoalescing } from "./coalesceWrites.js";
 import { hidePassword } from "./hidePassword.js";
 import { hideDecodedContentType, type HeaderFieldsLike } from "./rawBodies.js";
@@ -13,7 +14,8 @@ import { hideDecodedContentType, type HeaderFieldsLike } from "./rawBodies.js";
  * |---|---|---|
  * | raw bodies | `Channel#_onHeader` | the library decodes `application/json` / `text/plain` bodies; we need the bytes |
  * | return counting | `Channel#_onMethod`, `Channel#emit` | lets a confirmed mandatory publish skip waiting for a return that is not coming |
- * | write coalescing | `Connection#_socket` | one system call per event-loop turn instead of one per frame |
+ * | write coalescing | `Connection#_socket` | one system call per callback (per turn under load) instead of one per frame |
+ * | batched acks | `Channel#basicAck`, `#basicNack`, `#close` (public methods, wrapped per channel) | one `multiple` ack per turn instead of one frame per message (`batchAcks.ts`) |
  * | hidden password | `Connection#_opt` | `console.log` of a connection must not print the password |
  * | the hook for the above | `Connection#acquire` (an own property per connection) | every channel, the library's own included, is made here |
  * | a consumer's channel (read only) | `Consumer#_ch` | a delivery's `signal` is aborted when the channel it came on closes |
@@ -168,7 +170,8 @@ export function patchConnection(connection: Connection, version: string = instal
 }
 
 /**
- * Replaces `_onHeader` (raw bodies), `_onMethod` and `emit` (return counting) on one channel.
+ * Replaces `_onHeader` (raw bodies), `_onMethod` and `emit` (return counting) on one channel, and
+ * batches its acks.
  * @throws {TransportError} `UNSUPPORTED_CLIENT` when one of them is missing: the channel must not be used.
  */
 function patchChannel(channel: Channel): void {
@@ -203,6 +206,7 @@ function patchChannel(channel: Channel): void {
     if (hookRan) confirmChannelsProven += 1;
     else returnCountingBroken = true;
   };
+  batchAcks(channel as unknown as AckingChannel);
   internals[HOOKED] = true;
 }
 
