@@ -739,6 +739,10 @@ export class MessageProcessor implements ProcessorHandle {
           fingerprint: this.fingerprint,
           onError: (error) => host.report(this, error, "consumer error"),
           observer: this.telemetry?.metrics,
+          // A consumer that cannot consume again is a failure of the actor: supervision restarts it.
+          onLost: (error) => {
+            if (this.consumer === consumer) this.sendToMachine({ type: "fail", error: `consumer lost: ${error.message}` });
+          },
         },
         (incoming) => this.enqueue(incoming),
       );

@@ -127,6 +127,11 @@ export interface ConsumerOptions {
   onError?: (error: unknown) => void;
   /** Told about each message dead-lettered, for metrics. @default none */
   observer?: TransportObserver;
+  /**
+   * Told when one of its queues stopped being consumed for good (see `DriverConsumerOptions.onLost`):
+   * the consumer then only looks alive; close it and start again. @default none
+   */
+  onLost?: (error: TransportError) => void;
 }
 
 /** Counters of a consumer. */
@@ -371,7 +376,8 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
   const startQueue = (queue: QueueRef, exchanges: ExchangeDefinition[], bindings: Array<{ exchange: string; routingKey: string }>): QueueState => {
     const spec = queueSpec(queue);
     const policy = failurePolicy(spec.arguments);
-    const consumer = broker.driver.createConsumer({ queue: spec, exchanges, bindings, prefetch }, (delivery) => onDelivery(delivery, policy));
+    const onLost = options.onLost;
+    const consumer = broker.driver.createConsumer({ queue: spec, exchanges, bindings, prefetch, ...(onLost ? { onLost } : {}) }, (delivery) => onDelivery(delivery, policy));
     const state: QueueState = { given: queueName(queue), consumer };
     queues.set(state.given, state);
     return state;

@@ -109,6 +109,13 @@ export interface DriverConsumerOptions {
   prefetch?: number;
   /** Exclusive consumer on the queue. @default false */
   exclusiveConsumer?: boolean;
+  /**
+   * Told when the consumer stopped consuming and will not resume by itself: after a reconnect (or
+   * a cancel by the broker) its queue could not be declared again for a reason retrying does not
+   * change (refused, locked by another connection, declared differently). Its owner should close
+   * it and decide (the actors restart with backoff). @default none (the error is only reported)
+   */
+  onLost?: (error: TransportError) => void;
 }
 
 /** A running consumer. */

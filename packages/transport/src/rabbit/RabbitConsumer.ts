@@ -8,6 +8,9 @@ import type { RabbitContext } from "./RabbitContext.js";
 
 type QueueBind = MethodParams[Cmd.QueueBind];
 
+/** How long after a cancel or a lost channel the consumer checks whether its queue can still be declared. */
+const PROBE_DELAY_MS = 1_000;
+
 /** The library's wording when an ack or nack could not be written (the channel is gone). */
 const SETTLE_FAILED = "failed to ack/nack message";
 
@@ -55,6 +58,10 @@ export class RabbitConsumer implements DriverConsumer {
   /** The channel the latest deliveries came on, and the signal they carry (aborted when it closes). */
   private channel: Channel | undefined;
   private session = new AbortController();
+  /** A {@link probe} is under way. */
+  private probing = false;
+  /** Setups that succeeded ("ready" events): a probe started before the latest one is moot. */
+  private setups = 0;
   /** Deliveries settled after their channel died: the library's failed ack/nack for them is expected. */
   private staleSettles = 0;
   private readonly settleReady: { resolve: () => void; reject: (error: TransportError) => void };
@@ -122,6 +129,7 @@ export class RabbitConsumer implements DriverConsumer {
     });
 
     this.consumer.on("ready", () => {
+      this.setups += 1;
       this.lastQueue = this.consumer.queue;
       if (!this.everReady) {
         this.everReady = true;
@@ -132,6 +140,8 @@ export class RabbitConsumer implements DriverConsumer {
       const waiters = this.waiters;
       this.waiters = [];
       for (const waiter of waiters) waiter.resolve();
+      // The library retries a failing setup forever without saying why: find out when this channel goes.
+      consumerChannel(this.consumer)?.once("close", () => this.probe(options));
     });
 
     this.consumer.on("error", (err: unknown) => {
@@ -150,6 +160,8 @@ export class RabbitConsumer implements DriverConsumer {
         return;
       }
       context.report(mapped);
+      // Cancelled by the broker (queue deleted): the library sets up again; see whether it can.
+      if (code === "CANCEL_FORCED") this.probe(options);
     });
   }
 
@@ -232,6 +244,42 @@ export class RabbitConsumer implements DriverConsumer {
       channel.once("close", () => session.abort(lost()));
     }
     return this.session.signal;
+  }
+
+  /**
+   * After the broker cancelled this consumer or its channel closed, declares its queue the way the
+   * library's next setup will: when that is refused for a reason retrying does not change
+   * (declared differently, locked by another connection, refused), the consumer will never consume
+   * again, which the library does not report (it retries quietly): tell the owner (`onLost`).
+   */
+  private probe(options: DriverConsumerOptions): void {
+    if (this.probing || this.closing !== undefined || !this.everReady || this.bindingQueue === "" || options.onLost === undefined) return;
+    this.probing = true;
+    const setups = this.setups;
+    const queue = this.bindingQueue;
+    const operation = `declaring queue "${queue}" again to consume it`;
+    // Give the library's own retry (retryLow, 250 ms by default) its chance first: probe only if it did not come back.
+    const timer = setTimeout(() => {
+      if (this.closing !== undefined || this.setups !== setups) {
+        this.probing = false;
+        return;
+      }
+      this.context
+        .withChannel({ vhost: this.context.vhost, queue, operation }, (ch) => ch.queueDeclare({ ...this.props.queueOptions, queue }))
+        .then(
+          () => undefined,
+          (error: unknown) => {
+            const mapped = toTransportError(error, { vhost: this.context.vhost, queue, operation });
+            if (this.closing !== undefined || this.setups !== setups || !FATAL_SETUP_CODES.has(mapped.code)) return;
+            this.context.report(mapped);
+            options.onLost?.(mapped);
+          },
+        )
+        .finally(() => {
+          this.probing = false;
+        });
+    }, PROBE_DELAY_MS);
+    timer.unref();
   }
 
   private forget(exchange: string, routingKey: string): void {

@@ -1,0 +1,129 @@
+import { defineExchange, Fingerprint } from "@postage/core";
+import { connect, createProducer } from "@postage/transport";
+import { afterAll, describe, expect, it } from "vitest";
+import { MessageProcessor, messageHandler, Scheduler } from "@postage/actors";
+import { MAIN_URL, markdownTable, randomName } from "./reliability/support.js";
+import { until, within } from "./lifecycle.js";
+// rabbitmqctl close_connection of one named connection (the transport suite's helper).
+import { forceCloseConnection } from "../../transport/test/helpers.js";
+
+const figures: Array<[string, string | number]> = [];
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+// rabbitmqctl needs root; it closes only this test's own named connection on the main broker.
+describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !== 0)("actors across a lost connection (RabbitMQ)", () => {
+  afterAll(() => {
+    console.log(`\nConnection loss figures\n${markdownTable(["what", "value"], figures)}\n`);
+  });
+
+  it("defect 5: deliveries from the dead channel are dropped from the mailbox unhandled, and re-subscription does not wait for the mailbox", async () => {
+    const connectionName = randomName("stale");
+    const broker = connect({ url: MAIN_URL, connectionName, shared: false, heartbeat: 0 });
+    const sender = connect({ url: MAIN_URL, shared: false, heartbeat: 0 });
+    const exchange = defineExchange({ name: randomName("stale-ex"), type: "direct", durable: false });
+    const queue = randomName("stale-q");
+    const scheduler = new Scheduler({ broker, handleSignals: false, log: () => undefined });
+    try {
+      const HANDLER_MS = 150;
+      const PREFETCH = 10;
+      const COUNT = 100;
+      const starts: Array<{ n: number; at: number; stale: boolean; redelivered: boolean }> = [];
+      let lostAt: number | undefined;
+      const worker = scheduler.add(
+        new MessageProcessor({
+          prefetch: PREFETCH,
+          bindings: [[exchange, [[{ name: queue, durable: true }, "work"]]]],
+          handlers: [
+            messageHandler("command", "work", async (content, { delivery }) => {
+              starts.push({ n: content.parameters as number, at: Date.now(), stale: delivery.signal?.aborted === true, redelivered: delivery.redelivered });
+              // When the channel this came on died (the signal is shared by its deliveries).
+              if (lostAt === undefined) delivery.signal?.addEventListener("abort", () => (lostAt ??= Date.now()), { once: true });
+              await sleep(HANDLER_MS);
+            }),
+          ],
+        }),
+      );
+      await worker.whenState("running", { timeout: 20_000 });
+      const producer = createProducer(sender, { exchanges: [[exchange, "work"]], fingerprint: Fingerprint.collect({ name: "stale-sender" }) });
+      for (let n = 0; n < COUNT; n += 1) await producer.command("work", n);
+      await until(() => starts.length >= 2, "the worker to be busy");
+      expect(await forceCloseConnection(connectionName)).toBeGreaterThan(0);
+      await until(() => new Set(starts.map((s) => s.n)).size === COUNT, "every message handled", 60_000);
+      const stale = starts.filter((s) => s.stale).length;
+      const firstRedelivered = starts.find((s) => s.redelivered);
+      const resubscribeMs = firstRedelivered === undefined || lostAt === undefined ? Number.NaN : firstRedelivered.at - lostAt;
+      const handledTwice = starts.length - new Set(starts.map((s) => s.n)).size;
+      figures.push(["defect 5: deliveries of the dead channel handled after the forced close (prefetch 10, handler 150 ms)", stale]);
+      figures.push(["defect 5: channel lost -> first redelivered message handled (ms)", resubscribeMs]);
+      figures.push(["defect 5: messages handled twice", handledTwice]);
+      expect(stale).toBe(0);
+      // Waiting for the mailbox would take about PREFETCH x HANDLER_MS (1.5 s) on top of the reconnect.
+      expect(resubscribeMs).toBeLessThan(PREFETCH * HANDLER_MS);
+      // At most the one in progress at the close is handled again.
+      expect(handledTwice).toBeLessThanOrEqual(1);
+      await producer.close();
+    } finally {
+      await within(scheduler.close(), 30_000, "closing the scheduler");
+      await sender.driver.deleteQueue(queue).catch(() => undefined);
+      await sender.driver.deleteExchange(exchange.name).catch(() => undefined);
+      await broker.close();
+      await sender.close();
+    }
+  }, 120_000);
+});
+
+describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("an actor whose consumer is lost (RabbitMQ)", () => {
+  afterAll(() => {
+    console.log(`\nConsumer loss figures\n${markdownTable(["what", "value"], figures)}\n`);
+  });
+
+  it("defect 7: a consumer that cannot consume again after the broker cancelled it sends fail: recovering with backoff, then running again", async () => {
+    const broker = connect({ url: MAIN_URL, shared: false, heartbeat: 0 });
+    const thief = connect({ url: MAIN_URL, shared: false, heartbeat: 0 });
+    const exchange = defineExchange({ name: randomName("lost-ex"), type: "direct", durable: false });
+    const queue = randomName("lost-q");
+    const scheduler = new Scheduler({ broker, handleSignals: false, log: () => undefined });
+    try {
+      const got: unknown[] = [];
+      const worker = scheduler.add(
+        new MessageProcessor({
+          supervision: { maxRestarts: 50, backoffMs: 100, maxBackoffMs: 300 },
+          bindings: [[exchange, [[{ name: queue, durable: false }, "k"]]]],
+          handlers: [messageHandler("command", "hello", (content) => void got.push(content.parameters))],
+        }),
+      );
+      const states: string[] = [];
+      worker.subscribe((snapshot) => {
+        const state = typeof snapshot.value === "string" ? snapshot.value : Object.keys(snapshot.value)[0] ?? "";
+        if (states.at(-1) !== state) states.push(state);
+      });
+      await worker.whenState("running", { timeout: 20_000 });
+      // Deleted under the consumer (the broker cancels it) and declared again, differently, before
+      // the consumer comes back: its own declaration is now refused (PRECONDITION_FAILED) every time.
+      await thief.driver.deleteQueue(queue);
+      await thief.driver.declareQueue({ name: queue, durable: true });
+      await worker.whenState("recovering", { timeout: 20_000 });
+      const recoveringAt = Date.now();
+      figures.push(["defect 7: state after the consumer's queue was re-declared differently", "recovering"]);
+      expect(worker.lastError).toMatch(/consumer lost|PRECONDITION|inequivalent/i);
+      // Put right: the next supervised restart consumes again.
+      await thief.driver.deleteQueue(queue);
+      await worker.whenState("running", { timeout: 20_000 });
+      figures.push(["defect 7: queue put right -> running again (ms)", Date.now() - recoveringAt]);
+      expect(states).toEqual(expect.arrayContaining(["running", "recovering", "restarting", "starting"]));
+      const producer = createProducer(thief, { exchanges: [[exchange, "k"]] });
+      await producer.command("hello", "again");
+      await until(() => got.includes("again"), "a message after the recovery");
+      await producer.close();
+      worker.quit();
+      await within(worker.whenDone(), 20_000, "quit");
+      expect(worker.getSnapshot().context.restarts.length).toBeGreaterThan(0);
+    } finally {
+      await within(scheduler.close(), 30_000, "closing the scheduler");
+      await thief.driver.deleteQueue(queue).catch(() => undefined);
+      await thief.driver.deleteExchange(exchange.name).catch(() => undefined);
+      await broker.close();
+      await thief.close();
+    }
+  }, 120_000);
+});
