@@ -117,6 +117,23 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("postage dlq against Ra
     expect(await count(brokerDlq)).toBe(1);
   });
 
+  it("list on a quorum queue says that each listing counted as a delivery attempt", async () => {
+    const quorum = randomName("dlq-cli-quorum");
+    await broker.driver.declareQueue({ name: quorum, durable: true, arguments: { "x-queue-type": "quorum" } });
+    try {
+      const publisher = broker.driver.createPublisher({ confirm: true });
+      await publisher.publish("", quorum, new TextEncoder().encode("held"), { messageId: "q1" });
+      await publisher.close();
+      const first = await postage(["dlq", "list", "--queue", quorum, "--json"]);
+      expect(first.stderr).toBe(`note: ${quorum} is a quorum queue: listing counts as a delivery attempt (x-delivery-count); with an x-delivery-limit, repeated listings dead-letter its messages\n`);
+      const second = JSON.parse((await postage(["dlq", "list", "--queue", quorum, "--json"])).stdout) as { deadLetters: Array<{ id: string; deliveryCount?: number }> };
+      expect(second.deadLetters).toMatchObject([{ id: "q1", deliveryCount: 1 }]);
+      expect(await count(quorum)).toBe(1);
+    } finally {
+      await broker.driver.deleteQueue(quorum);
+    }
+  });
+
   it("show prints one dead letter in full; an unknown id fails with 1", async () => {
     const shown = await postage(["dlq", "show", ...onQueue, "--", ids[2] ?? ""]);
     expect(shown.code, shown.stderr).toBe(0);

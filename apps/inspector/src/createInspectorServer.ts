@@ -209,7 +209,7 @@ export async function createInspectorServer(options: InspectorServerOptions): Pr
           response.end();
           return;
         }
-        const answer = await deadLetters(url);
+        const answer = await deadLetters(url, headerValue(request.headers["sec-fetch-site"]));
         return json(response, answer.body, answer.status);
       }
       case "/favicon.ico":

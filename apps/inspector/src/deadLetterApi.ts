@@ -36,7 +36,7 @@ export interface DeadLetterAnswer {
  * Replaying and purging stay with `postage dlq`: the page makes no change to the broker.
  * @internal
  */
-export function createDeadLetterApi(options: DeadLetterPanelOptions): (url: URL) => Promise<DeadLetterAnswer> {
+export function createDeadLetterApi(options: DeadLetterPanelOptions): (url: URL, fetchSite: string | undefined) => Promise<DeadLetterAnswer> {
   const queueOptions = options.queue === undefined ? {} : { queue: options.queue };
   const cacheMs = options.cacheMs ?? 1_000;
   let cached: { at: number; listing: Promise<DeadLetterPanelListing> } | undefined;
@@ -57,7 +57,13 @@ export function createDeadLetterApi(options: DeadLetterPanelOptions): (url: URL)
     return fresh;
   };
 
-  return async (url) => {
+  return async (url, fetchSite) => {
+    // A listing is not free of effects (messages marked redelivered; a quorum queue counts a
+    // delivery attempt), and a page of another site can make the browser send a GET to a loopback
+    // address: only the inspector's own page (or a tool, which sends no Sec-Fetch-Site) may list.
+    if (fetchSite !== undefined && fetchSite !== "same-origin" && fetchSite !== "none") {
+      return { status: 403, body: { error: "dead letters are listed for the inspector's own page only" } };
+    }
     try {
       if (url.pathname === "/api/dead-letters") return { status: 200, body: await listing() };
       if (url.pathname === "/api/dead-letters/one") {

@@ -39,6 +39,9 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("the inspector's dead-l
       expect(JSON.parse((one.body as { body: string }).body)).toMatchObject({ name: "b" });
       expect((one.body as { headers: Record<string, unknown> }).headers["x-postage-error"]).toBe("E_TODAY");
       expect((await get("api/dead-letters/one?id=nope")).status).toBe(404);
+      // A request another site's page made the browser send is refused before anything is listed.
+      const crossSite = await fetch(new URL("api/dead-letters", server.url), { headers: { "sec-fetch-site": "cross-site" } });
+      expect(crossSite.status).toBe(403);
       expect((await broker.driver.declareQueue({ name: dlq, passive: true })).messageCount).toBe(3);
     } finally {
       await server.close();
