@@ -5,7 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect as amqpConnect, type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deleteDemoApplications, demo, ensureBuilt, killAll, postage, RABBIT_URL, randomName } from "./processes.js";
+import { deleteDemoApplications, demo, ensureBuilt, killAll, postage, type Program, RABBIT_URL, randomName } from "./processes.js";
 
 const READY = /order receiver ready/;
 
@@ -43,6 +43,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("the order demo on Rabb
   };
   const order = `${env.POSTAGE_DEMO_APP_PREFIX}order`;
   let python: ChannelModel;
+  let first: Program | undefined;
   let channel: Channel;
 
   beforeAll(async () => {
@@ -62,6 +63,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("the order demo on Rabb
 
   it("walks one order through, printing each reply; shipping before paying is refused", async () => {
     const receiver = demo(["order", "receive"], env);
+    first = receiver;
     await receiver.waitFor(READY);
     const sender = demo(["order", "send"], env);
     expect(await sender.exited, sender.output).toBe(0);
@@ -92,6 +94,8 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("the order demo on Rabb
     expect(JSON.parse(before.stdout)).toMatchObject({ machine: "order", state: "open.paid", value: { open: "paid" }, context: { orderId: "PY-7", paid: 30 } });
 
     expect((await demo(["order", "quit"], env).exited)).toBe(0);
+    // Gone before the next one starts: two receivers would both answer `postage state`.
+    expect(await first?.exited, first?.output).toBe(0);
     const again = demo(["order", "receive"], env);
     await again.waitFor(READY);
     expect(again.stdout).toContain("in state open.paid");
