@@ -87,7 +87,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("the order demo on Rabb
     expect(status.body.content).toMatchObject({ type: "success", value: { state: "open.paid", context: { orderId: "PY-7", paid: 30 } } });
   });
 
-  it("carries the order over a restart of the receiver process (snapshot file), and `postage state` shows it", async () => {
+  it("carries the order over a new receiver process and over `postage restart` (snapshot file), and `postage state` shows it", async () => {
     const onApps = ["--exchange", env.POSTAGE_DEMO_APP_EXCHANGE];
     const before = await postage(["state", order, "--json", ...onApps]);
     expect(before.code, before.stderr).toBe(0);
@@ -110,6 +110,15 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("the order demo on Rabb
     const [header = "", ...rows] = ps.stdout.trimEnd().split("\n");
     expect(header).toMatch(/^NAME\s+TYPE\s+STATE\s+PID\s+HOST\s+INSTANCE\s+GROUPS\s+BEHAVIOUR$/);
     expect(rows.filter((row) => row.startsWith(order))).toEqual([expect.stringMatching(/\scomponent\s+running\s.*\sopen\.paid$/)]);
+
+    // `restart` replaces the process (the seed's default): the new run restores the order too.
+    const restart = await postage(["restart", order, ...onApps]);
+    expect(restart.code, restart.stderr).toBe(0);
+    await again.waitFor(READY, { count: 2 });
+    expect(again.stdout.match(/in state open\.paid/g)).toHaveLength(2);
+    const restarted = await postage(["state", order, "--json", ...onApps]);
+    expect(restarted.code, restarted.stderr).toBe(0);
+    expect(JSON.parse(restarted.stdout)).toEqual(JSON.parse(before.stdout));
     expect((await demo(["order", "quit"], env).exited)).toBe(0);
     expect(await again.exited, again.output).toBe(0);
   });
