@@ -223,10 +223,14 @@ export class Scheduler implements ActorHost {
         this.report(actor, error, "closing its producer failed");
       }
     }
-    if (this.ownsBroker && this.brokerHandle) await this.brokerHandle.close();
-    this.unwatchBroker?.();
-    for (const actor of this.actors) this.metricsEndpoint?.metrics.untrack(actor);
-    await this.metricsEndpoint?.release();
+    try {
+      if (this.ownsBroker && this.brokerHandle) await this.brokerHandle.close();
+    } finally {
+      // An open metrics server would keep the process alive: it closes whatever the broker did.
+      this.unwatchBroker?.();
+      for (const actor of this.actors) this.metricsEndpoint?.metrics.untrack(actor);
+      await this.metricsEndpoint?.release();
+    }
   }
 
   /** @internal */

@@ -83,7 +83,7 @@ export interface Incoming {
    */
   readonly reply?: (result: Message) => Promise<void>;
   /** The delivery's trace (its `process` span) while an OpenTelemetry SDK is registered; else undefined. */
-  readonly trace: DeliveryTrace | undefined;
+  readonly trace?: DeliveryTrace | undefined;
 }
 
 /**

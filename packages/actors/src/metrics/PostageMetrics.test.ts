@@ -1,3 +1,4 @@
+import { collectDefaultMetrics, Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { Scrape } from "../../test/scrape.js";
 import { openMetricsEndpoint } from "./metricsEndpoint.js";
@@ -59,9 +60,14 @@ describe("PostageMetrics", () => {
     expect(later.value("postage_broker_connected")).toBe(0);
   });
 
-  it("includes Node.js process metrics unless told not to", async () => {
+  it("includes Node.js process metrics unless told not to, or unless the registry is the application's", async () => {
     expect(await new PostageMetrics().registry.metrics()).toContain("process_cpu_user_seconds_total");
     expect(await new PostageMetrics({ processMetrics: false }).registry.metrics()).not.toContain("process_cpu_user_seconds_total");
+    const own = new Registry();
+    collectDefaultMetrics({ register: own });
+    const metrics = new PostageMetrics({ registry: own });
+    expect(metrics.registry).toBe(own);
+    expect(await own.metrics()).toContain("postage_messages_processed_total");
   });
 });
 

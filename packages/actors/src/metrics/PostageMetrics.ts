@@ -24,7 +24,10 @@ export interface MeteredBroker {
 export interface PostageMetricsOptions {
   /** Where the metrics are registered (to serve them with your own HTTP server). @default a new prom-client Registry */
   registry?: Registry;
-  /** Also collect prom-client's Node.js process metrics (CPU, memory, event loop lag, GC). @default true */
+  /**
+   * Also collect prom-client's Node.js process metrics (CPU, memory, event loop lag, GC).
+   * @default true with a registry of Postage's own; false in a `registry` given (it may have them already)
+   */
   processMetrics?: boolean;
 }
 
@@ -135,7 +138,7 @@ export class PostageMetrics {
         this.set(up);
       },
     });
-    if (options.processMetrics ?? true) collectDefaultMetrics({ register: registry });
+    if (options.processMetrics ?? options.registry === undefined) collectDefaultMetrics({ register: registry });
   }
 
   /** Metrics of one actor; it is read (mailbox depth, state) at each scrape until {@link untrack}. @internal */
@@ -175,16 +178,15 @@ export class ActorMetrics implements TransportObserver {
     private readonly labels: { component: string; type: string },
   ) {
     this.duration = metrics.handlerDuration.labels(labels);
+    // Series that exist from the start, at 0: an alert on their rate needs no `absent()`.
+    for (const outcome of ["handled", "rejected", "failed"] as const) this.counter(outcome);
+    metrics.restarts.inc(labels, 0);
+    metrics.rpcTimeouts.inc(labels, 0);
   }
 
   /** A delivery finished; `seconds` is how long its handlers took (none when no handler ran). */
   processed(outcome: ProcessedOutcome, seconds?: number): void {
-    let counter = this.outcomes.get(outcome);
-    if (counter === undefined) {
-      counter = this.metrics.processed.labels({ ...this.labels, outcome });
-      this.outcomes.set(outcome, counter);
-    }
-    counter.inc();
+    this.counter(outcome).inc();
     if (seconds !== undefined) this.duration.observe(seconds);
   }
 
@@ -199,5 +201,15 @@ export class ActorMetrics implements TransportObserver {
 
   deadLettered(code: string): void {
     this.metrics.deadLettered.inc({ ...this.labels, reason: code });
+  }
+
+  private counter(outcome: ProcessedOutcome): Counter.Internal {
+    let counter = this.outcomes.get(outcome);
+    if (counter === undefined) {
+      counter = this.metrics.processed.labels({ ...this.labels, outcome });
+      counter.inc(0);
+      this.outcomes.set(outcome, counter);
+    }
+    return counter;
   }
 }
