@@ -13,6 +13,7 @@
 #   scripts/rabbit.sh cluster-stop-node N       stop cluster node N (1..3)
 #   scripts/rabbit.sh cluster-start-node N      start cluster node N again and wait until ready
 #   scripts/rabbit.sh cluster-stop              stop all cluster nodes and delete their data (idempotent)
+#   scripts/rabbit.sh cluster-queues [N]        print name, type, leader, members, online of every queue (asking node N, default 2)
 #   scripts/rabbit.sh tls-start PORT CA CERT KEY   node tls@localhost with only a TLS listener on PORT
 #   scripts/rabbit.sh tls-stop                  stop the TLS node (idempotent)
 #
@@ -230,6 +231,12 @@ cmd_cluster_stop() {
   log "cluster stopped"
 }
 
+cmd_cluster_queues() {
+  local n=${1:-2}
+  check_n "$n"
+  rabbitmqctl -q -n "cluster$n@localhost" list_queues --no-table-headers name type leader members online
+}
+
 # ---------------------------------------------------------------- TLS node
 
 TLS=tls
@@ -275,6 +282,7 @@ case $sub in
   cluster-stop-node)  cmd_cluster_stop_node "$@" ;;
   cluster-start-node) cmd_cluster_start_node "$@" ;;
   cluster-stop)       cmd_cluster_stop ;;
+  cluster-queues)     cmd_cluster_queues "$@" ;;
   tls-start)          cmd_tls_start "$@" ;;
   tls-stop)           cmd_tls_stop ;;
   -h|--help|help|"")  usage ;;

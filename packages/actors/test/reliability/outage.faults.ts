@@ -3,20 +3,7 @@ import { connect, createProducer, type Producer, type TransportError } from "@po
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { addresses, GenericApplication, messageHandler, rpcHandler, Scheduler } from "../../src/index.js";
 import { quietBroker } from "./stream.js";
-import { eventually, FAULT_URL, rabbitSh, randomName, settlesWithin, sleep } from "./support.js";
-import { createConnection } from "node:net";
-
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-function portOpen(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host: "127.0.0.1", port });
-    socket.once("connect", () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once("error", () => resolve(false));
-  });
-}
+import { eventually, FAULT_URL, portOpen, rabbitSh, randomName, settlesWithin, sleep } from "./support.js";
 
 /** Sends until the message is routed (after a restart, bindings come back a moment after the broker). */
 async function sendWhenRouted(producer: Producer, key: string, name: string, parameters: unknown): Promise<void> {

@@ -51,6 +51,14 @@ export interface StreamOptions {
   window?: number;
   /** Errors reported by the drivers (lost connection, failed acks...). */
   onDriverError?: (error: TransportError) => void;
+  /** Runs once the workers consume, before the stream starts (given the queue's name): a precondition check. */
+  beforeStream?: (queue: string) => Promise<void>;
+  /**
+   * At least this many messages are sent after the last fault ended: the stream goes on past
+   * `count` (at the same rate) until they are, however long the faults took, so that what happens
+   * after them is always seen. `sent` is then more than `count`. @default 0
+   */
+  minAfterFaults?: number;
 }
 
 const PAD = "x".repeat(1_000);
@@ -70,7 +78,9 @@ export function quietBroker(url: string, onError: (error: TransportError) => voi
 export async function runStream(options: StreamOptions): Promise<StreamReport> {
   const started = Date.now();
   const errorCodes: Record<string, number> = {};
+  const driverErrorAt: number[] = [];
   const onDriverError = (error: TransportError): void => {
+    driverErrorAt.push(Date.now());
     errorCodes[`driver:${error.code}`] = (errorCodes[`driver:${error.code}`] ?? 0) + 1;
     options.onDriverError?.(error);
   };
@@ -106,14 +116,19 @@ export async function runStream(options: StreamOptions): Promise<StreamReport> {
     return { broker, processor, running: scheduler.run() };
   });
   for (const { processor } of workers) await eventually(() => processor.state === "running", "the workers to run");
+  await options.beforeStream?.(queue);
 
   const producer = createProducer(producerBroker, { exchanges: [[exchange, key]], fingerprint: Fingerprint.collect({ name: "faults-sender" }) });
   let sent = 0;
   let next = 0;
   const confirmed = new Set<number>();
   const failed = new Map<number, string>();
+  const failedAt: number[] = [];
+  let faultsOver = false;
+  let sentAfterFaults = 0;
+  const more = (): boolean => next < options.count || (!faultsOver && (options.minAfterFaults ?? 0) > 0) || sentAfterFaults < (options.minAfterFaults ?? 0);
   const worker = async (): Promise<void> => {
-    while (next < options.count) {
+    while (more()) {
       const n = next;
       next += 1;
       if (options.ratePerSecond !== undefined) {
@@ -121,12 +136,14 @@ export async function runStream(options: StreamOptions): Promise<StreamReport> {
         if (due > Date.now()) await new Promise((resolve) => setTimeout(resolve, due - Date.now()));
       }
       sent += 1;
+      if (faultsOver) sentAfterFaults += 1;
       try {
         await producer.command("work", { n, pad: PAD });
         confirmed.add(n);
       } catch (error) {
         const code = (error as { code?: string }).code ?? "UNKNOWN";
         failed.set(n, code);
+        failedAt.push(Date.now());
         errorCodes[`publish:${code}`] = (errorCodes[`publish:${code}`] ?? 0) + 1;
       }
     }
@@ -140,11 +157,13 @@ export async function runStream(options: StreamOptions): Promise<StreamReport> {
       backTimes.push(await fault.run());
       faultSpans.push({ start, end: Date.now() });
     }
+    faultsOver = true;
   })();
   const streamStart = Date.now();
   const publishing = Promise.all(Array.from({ length: options.window ?? 200 }, worker));
   // "Never hangs": every publish settles (with success or a clear error) in bounded time.
   await settlesWithin(publishing, 240_000, "the publishes");
+  const streamEnd = Date.now();
   await settlesWithin(faulting, 240_000, "the faults");
   // Every confirmed message must arrive; give the consumer time to catch up after the last fault.
   await eventually(() => [...confirmed].every((n) => handled.has(n)), "every confirmed message to be handled", 60_000).catch(() => undefined);
@@ -171,6 +190,10 @@ export async function runStream(options: StreamOptions): Promise<StreamReport> {
     const first = deliveryTimes.find((t) => t >= back);
     return first === undefined ? Number.NaN : (first - back) / 1000;
   });
+  const rel = (t: number | undefined): string => (t === undefined ? "-" : ((t - (faultSpans[0]?.start ?? started)) / 1000).toFixed(2));
+  console.log(
+    `timeline (s from the first fault): faults ${faultSpans.map((f) => `${rel(f.start)}..${rel(f.end)}`).join(", ")}; failures ${rel(failedAt[0])}..${rel(failedAt.at(-1))}; last delivery per worker ${workerTimes.map((t) => rel(t.at(-1))).join(" / ")}; stream end ${rel(streamEnd)}; driver errors at ${driverErrorAt.slice(0, 4).map(rel).join(", ")}${driverErrorAt.length > 4 ? ` (+${driverErrorAt.length - 4})` : ""}; deliveries after fault start ${workerTimes.map((t) => t.filter((x) => x >= (faultSpans[0]?.start ?? 0)).length).join(" / ")}`,
+  );
   return {
     scenario: options.scenario,
     duplicatesSuppression: options.duplicates,
