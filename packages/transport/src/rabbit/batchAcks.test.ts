@@ -37,6 +37,21 @@ describe("batchAcks", () => {
     expect(sent).toEqual(["ack 4 multiple", "ack 6 multiple"]);
   });
 
+  it("sends a turn's first acks at once (beside the reply they follow), the later ones of the turn batched", async () => {
+    const { channel, sent } = fakeChannel();
+    channel.basicAck({ deliveryTag: 1 });
+    await Promise.resolve();
+    expect(sent).toEqual(["ack 1 multiple"]);
+    // Deliveries read together are handled in immediates of their own, in one later turn.
+    await new Promise<void>((resolve) => {
+      for (const tag of [2, 3, 4]) setImmediate(() => channel.basicAck({ deliveryTag: tag }));
+      setImmediate(resolve);
+    });
+    expect(sent).toEqual(["ack 1 multiple", "ack 2 multiple"]);
+    await turn();
+    expect(sent).toEqual(["ack 1 multiple", "ack 2 multiple", "ack 4 multiple"]);
+  });
+
   it("never covers a message still being handled: acks above it go one by one", async () => {
     const { channel, sent } = fakeChannel();
     channel.basicAck({ deliveryTag: 1 });

@@ -53,6 +53,20 @@ describe("coalesceSocketWrites", () => {
     expect(sawFlushBeforeImmediate).toBe(true);
   });
 
+  it("waits for the continuations of a write's callback: a reply and the ack after it leave together", async () => {
+    const { socket, groups } = fakeSocket();
+    socket.write(Buffer.from("reply"));
+    // As Node's Writable does: the write callback is a nextTick queued after the write; the
+    // publish's promise resolves from it, the handler ends, the consumer acks.
+    process.nextTick(() => {
+      void Promise.resolve()
+        .then(() => undefined)
+        .then(() => socket.write(Buffer.from("ack")));
+    });
+    await immediate();
+    expect(groups).toEqual([["reply", "ack"]]);
+  });
+
   it("after the first flush of a turn, holds later writes of that turn for one write", async () => {
     const { socket, groups } = fakeSocket();
     // Deliveries arriving in one read are handled in immediates of their own, all in one check phase.
@@ -69,10 +83,9 @@ describe("coalesceSocketWrites", () => {
     // A later, quiet turn flushes at once again.
     await immediate();
     await immediate();
+    const beforeNextTurn = new Promise<string[][]>((resolve) => setImmediate(() => resolve(groups.map((g) => [...g]))));
     socket.write(Buffer.from("d"));
-    await Promise.resolve();
-    await new Promise<void>((resolve) => process.nextTick(resolve));
-    expect(groups).toEqual([["a"], ["b", "c"], ["d"]]);
+    expect(await beforeNextTurn).toEqual([["a"], ["b", "c"], ["d"]]);
   });
 
   it("never reorders: a write with arguments or end() sends what is held first", async () => {
