@@ -275,13 +275,13 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
    */
   const deadLetter = async (delivery: Delivery, code: string, reason: string, policy: FailurePolicy, traced?: ProcessSpan): Promise<Disposition> => {
     const route = routeFailure(policy, delivery, code === "HANDLER_ERROR" || code === "HANDLER_TIMEOUT");
+    traced?.refused(code, reason);
     if (route === "retry") {
       counters.retried += 1;
       broker.log(() => `[postage] retrying ${code}: ${reason} (x-delivery-count ${String(delivery.properties.headers?.["x-delivery-count"] ?? 0)} of ${String(policy.deliveryLimit)})`);
       return "requeue";
     }
     broker.log(() => `[postage] dead-letter ${code}: ${reason} (from ${delivery.exchange || "(default)"}/${delivery.routingKey})`);
-    traced?.deadLettered(code, reason);
     options.observer?.deadLettered?.(code);
     if (route === "reject") {
       counters.deadLettered += 1;

@@ -137,6 +137,21 @@ describe("with the OpenTelemetry SDK registered", () => {
     expect(second!.attributes).toMatchObject({ "error.type": "NOT_TODAY" });
   });
 
+  it("a failed delivery retried under the queue's x-delivery-limit ends its span as retried, the last one as dead-lettered", async () => {
+    const queue = { name: "limited-q", durable: true, arguments: { "x-queue-type": "quorum", "x-delivery-limit": 1 } };
+    const consumer = createConsumer(broker, { bindings: [[exchange, [[queue, "limited"]]]] }, (): HandlerOutcome => {
+      throw new Error("always");
+    });
+    await consumer.ready();
+    await createProducer(broker, { exchanges: [[exchange, "limited"]] }).command("fail");
+    await waitFor(() => tracing.spans().filter((span) => span.name === "process traced-exchange").length === 2, "two process spans");
+    const outcomes = tracing.spans().filter((span) => span.name === "process traced-exchange").map((span) => [span.attributes["postage.outcome"], span.attributes["error.type"]]);
+    expect(outcomes).toEqual([
+      ["retried", "HANDLER_ERROR"],
+      ["dead-lettered", "HANDLER_ERROR"],
+    ]);
+  });
+
   it("an RPC nobody answers ends its client span as a TimeoutError after each attempt's send span", async () => {
     const consumer = createConsumer(broker, { bindings: [[exchange, [["silent-q", "silent"]]]] }, () => "ack");
     await consumer.ready();

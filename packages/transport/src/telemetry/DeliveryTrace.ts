@@ -75,8 +75,8 @@ export class ProcessSpan implements DeliveryTrace {
     this.span.addEvent(name, attributes);
   }
 
-  /** The consumer dead-letters the message: its code and reason go on the spans when they end. */
-  deadLettered(code: string, reason: string): void {
+  /** The delivery failed (it is dead-lettered, or retried under a delivery limit): code and reason go on the spans when they end. */
+  refused(code: string, reason: string): void {
     this.refusal = { code, reason };
   }
 
@@ -100,7 +100,7 @@ export class ProcessSpan implements DeliveryTrace {
   private end(disposition: Disposition): void {
     const refusal = this.refusal;
     for (const span of this.spans()) {
-      span.setAttribute(ATTR.outcome, refusal === undefined ? disposition : "dead-lettered");
+      span.setAttribute(ATTR.outcome, refusal === undefined ? disposition : disposition === "requeue" ? "retried" : "dead-lettered");
       if (refusal !== undefined) recordRefusal(span, refusal.code, refusal.reason);
       else if (disposition === "reject") span.setStatus({ code: SpanStatusCode.ERROR, message: "rejected to the broker" });
       span.end();
