@@ -119,6 +119,7 @@ function machine(value: unknown): MachineGraph {
       return { from: string(transition.from, "from"), to: string(transition.to, "to"), event: string(transition.event, "event") };
     }),
     ...(graph.nodes === undefined ? {} : { nodes: nodes(graph.nodes) }),
+    ...(graph.parallel === true ? { parallel: true } : {}),
   };
 }
 

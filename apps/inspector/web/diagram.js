@@ -27,7 +27,7 @@ function textWidth(text, font) {
 }
 
 function machineKey(machine) {
-  return JSON.stringify([machine.id, machine.initial, machine.states, machine.finalStates, machine.transitions, machine.nodes]);
+  return JSON.stringify([machine.id, machine.initial, machine.states, machine.finalStates, machine.transitions, machine.nodes, machine.parallel]);
 }
 
 /** Several events between the same two states make one edge with all their names. */
@@ -170,7 +170,8 @@ async function computeLayout(machine) {
 
   const children = roots.map(elkNode);
   const root = containers.get(undefined);
-  if (byPath.has(machine.initial)) {
+  // A parallel machine enters every region at once: no single entry dot.
+  if (!machine.parallel && byPath.has(machine.initial)) {
     // First in model order, so the entry dot leads the drawing.
     children.unshift({ id: INITIAL, width: 12, height: 12 });
     const topInitial = ancestry(byPath, machine.initial)[0];
@@ -337,7 +338,7 @@ export async function renderMachine(container, machine, current, lastTransition)
     const isBox = (info?.children.length ?? 0) > 0;
     const classes = ["node"];
     if (isBox) classes.push(info.kind === "parallel" ? "parallel" : "compound");
-    if (parent?.kind === "parallel") classes.push("region");
+    if (parent?.kind === "parallel" || (machine.parallel && info?.parent === undefined)) classes.push("region");
     if (info?.kind === "final") classes.push("final");
     if (leafActive(node.id)) classes.push("current");
     else if (active.has(node.id)) classes.push("active");

@@ -35,6 +35,8 @@ export interface MachineGraph {
   transitions: Array<{ from: string; to: string; event: string }>;
   /** Every state with its parent and kind, parents before children; absent in older graphs. */
   nodes?: MachineGraphNode[];
+  /** The machine itself is a parallel state: its top-level states are regions, all active at once. */
+  parallel?: boolean;
 }
 
 /** Counters an actor keeps about the messages it handled. */

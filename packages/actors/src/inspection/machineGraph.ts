@@ -50,7 +50,9 @@ export function machineGraph(machine: AnyStateMachine): MachineGraph {
   };
   visit(machine.root);
   const initial = machine.root.initial?.target[0];
-  return { id: machine.id, initial: initial ? pathOf(initial) : (states[0] ?? ""), states, finalStates, transitions, nodes };
+  const graph: MachineGraph = { id: machine.id, initial: initial ? pathOf(initial) : (states[0] ?? ""), states, finalStates, transitions, nodes };
+  if (machine.root.type === "parallel") graph.parallel = true;
+  return graph;
 }
 
 /**

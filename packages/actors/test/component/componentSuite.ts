@@ -246,6 +246,36 @@ export function defineComponentSuite(name: string, makeBroker: () => Broker): vo
       expect(events).toContainEqual(expect.objectContaining({ kind: "transition", machine: "behaviour", event: "pay", from: "open.pending", to: "open.paid", active: ["open", "open.paid"] }));
     });
 
+    it("runs parallel regions: both move on their own messages, and a refusal names every active state", async () => {
+      type Event = ComponentEvent<"pay"> | ComponentEvent<"pack"> | ComponentEvent<"deliver">;
+      const fulfilment = setup({ types: { events: {} as Event } }).createMachine({
+        id: "fulfilment",
+        type: "parallel",
+        states: {
+          payment: { initial: "due", states: { due: { on: { pay: "paid" } }, paid: {} } },
+          packing: { initial: "picking", states: { picking: { on: { pack: "packed" } }, packed: { on: { deliver: "sent" } }, sent: {} } },
+        },
+      });
+      const componentName = random("fulfilment");
+      const events: InspectionEvent[] = [];
+      const runner = scheduler();
+      runner.inspect((event) => events.push(event));
+      const component = runner.add(defineComponent({ name: componentName, machine: fulfilment, exchange }));
+      await running(component);
+      const client = caller(componentName);
+      expect(component.behaviourState).toBe("payment.due, packing.picking");
+      // Drawn as regions: the graph says the machine itself is parallel.
+      expect(component.describe().behaviour).toMatchObject({ machine: "fulfilment" });
+      component.announce();
+      expect(events.filter((event) => event.kind === "actor").at(-1)).toMatchObject({ behaviour: { machine: { parallel: true }, active: ["payment", "payment.due", "packing", "packing.picking"] } });
+      expect((await client.call("deliver")).message).toBe("cannot deliver in state due, picking");
+      expect(success(await client.call("pack"))).toMatchObject({ state: "payment.due, packing.packed" });
+      expect(success(await client.call("pay"))).toMatchObject({ state: "payment.paid, packing.packed" });
+      expect(events).toContainEqual(
+        expect.objectContaining({ kind: "transition", machine: "behaviour", event: "pay", active: ["payment", "payment.paid", "packing", "packing.packed"] }),
+      );
+    });
+
     it("sends commands, calls other components and broadcasts statuses from its actions, through its own producer", async () => {
       type Event = ComponentEvent<"checkout", { total: number }> | RpcReplyEvent<"charged">;
       const shop = setup({ types: { context: {} as { receipt: unknown }, events: {} as Event } }).createMachine({
