@@ -1,4 +1,4 @@
-import { type CollectFingerprintOptions, type ExchangeDefinition, Fingerprint, type FingerprintDict } from "@postage/core";
+import { type CollectFingerprintOptions, ExceptionResult, type ExchangeDefinition, Fingerprint, type FingerprintDict, type Message } from "@postage/core";
 import {
   type Broker,
   type Consumer,
@@ -64,8 +64,9 @@ export interface MessageProcessorOptions<P extends ProcessorHandle = MessageProc
   defaultHandlers?: boolean;
   /**
    * How long the handlers of one delivery may run, in ms. Past it the message is dead-lettered
-   * with code `HANDLER_TIMEOUT`, the actor moves on to the next one, and a drain (quit, restart,
-   * SIGTERM) no longer waits for the stuck handler; whatever it does later is ignored.
+   * with code `HANDLER_TIMEOUT` (an RPC caller gets an `ExceptionResult` saying so), the actor
+   * moves on to the next one, and a drain (quit, restart, SIGTERM) no longer waits for the stuck
+   * handler; whatever it does later is ignored (a late reply is not sent).
    * @default undefined (no limit)
    */
   handlerTimeoutMs?: number;
@@ -99,6 +100,18 @@ type MailboxItem = { kind: "delivery"; incoming: Incoming; settle: (outcome: Han
 
 /** Handlers are keyed by category, type and name, as in the seed. */
 const key = (category: string, type: string, name: string): string => `${category}\u0000${type}\u0000${name}`;
+
+/** A copy of an RPC delivery whose reply goes out once, whoever calls it first; and that reply function. */
+function replyingOnce(incoming: Incoming): { incoming: Incoming; reply: (result: Message) => Promise<void> } {
+  const original = incoming.reply as (result: Message) => Promise<void>;
+  let replied = false;
+  const reply = (result: Message): Promise<void> => {
+    if (replied) return Promise.resolve();
+    replied = true;
+    return original(result);
+  };
+  return { incoming: { ...incoming, reply }, reply };
+}
 
 /** The top-level state of a snapshot value (`"running"` for `{ running: "joining" }`). */
 function topState(value: unknown): string {
@@ -555,17 +568,24 @@ export class MessageProcessor implements ProcessorHandle {
       settle("ack");
       return;
     }
-    const outcome = this.dispatch(incoming);
+    // With a handler timeout, an RPC caller gets one reply: the handlers', or the timeout's.
+    const once = this.options.handlerTimeoutMs !== undefined && incoming.reply !== undefined ? replyingOnce(incoming) : undefined;
+    const outcome = this.dispatch(once?.incoming ?? incoming);
     if (outcome === undefined) {
       this.counters.unhandled += 1;
       settle("ack");
       return;
     }
-    if (outcome instanceof Promise) return this.whenHandled(incoming, outcome, settle);
+    if (outcome instanceof Promise) return this.whenHandled(incoming, outcome, settle, once?.reply);
     this.settle(incoming, outcome, settle);
   }
 
-  private whenHandled(incoming: Incoming, outcome: Promise<HandlersOutcome>, settle: (outcome: HandlerOutcome) => void): Promise<void> {
+  private whenHandled(
+    incoming: Incoming,
+    outcome: Promise<HandlersOutcome>,
+    settle: (outcome: HandlerOutcome) => void,
+    reply?: (result: Message) => Promise<void>,
+  ): Promise<void> {
     const limit = this.options.handlerTimeoutMs;
     if (limit === undefined) return outcome.then((result) => this.settle(incoming, result, settle));
     return new Promise<void>((resolve, fail) => {
@@ -579,6 +599,8 @@ export class MessageProcessor implements ProcessorHandle {
         // A queue with an x-delivery-limit retries it: the redelivery is not a duplicate.
         this.duplicates?.forget(incoming.delivery.properties.messageId);
         settle(reject(reason, "HANDLER_TIMEOUT"));
+        // The caller would otherwise wait for its own timeout, then retry into the same stuck handler.
+        reply?.(ExceptionResult.fromError(new ActorError("HANDLER_TIMEOUT", reason))).catch((error: unknown) => this.host?.report(this, error, "replying HANDLER_TIMEOUT failed"));
         resolve();
       }, limit);
       let timedOut = false;

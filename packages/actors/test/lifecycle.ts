@@ -313,6 +313,9 @@ export function defineLifecycleSuite(label: string, setup: LifecycleSuiteSetup, 
             if (content.parameters === "stuck") await new Promise(() => undefined); // never settles
             handled.push(content.parameters);
           }),
+          rpcHandler("command", "slow_rpc", async () => {
+            await new Promise(() => undefined);
+          }),
         ],
       });
       await worker.whenState("running", { timeout: 20_000 });
@@ -322,11 +325,15 @@ export function defineLifecycleSuite(label: string, setup: LifecycleSuiteSetup, 
       await until(() => handled.includes("fine"), "the next message after the stuck one");
       await until(() => deadLetters.some((headers) => headers?.[DEAD_LETTER_HEADERS.error] === "HANDLER_TIMEOUT"), "the HANDLER_TIMEOUT dead letter");
       expect(worker.counters.timedOut).toBe(1);
+      // An RPC caller is told at once instead of waiting for its own timeout.
+      const answer = await producer.to({ timeout: 10_000, retries: 0 }).call("slow_rpc", "stuck");
+      expect([answer.ok, answer.content.message]).toEqual([false, expect.stringContaining("did not finish within 300 ms")]);
+      expect(worker.counters.timedOut).toBe(2);
       await producer.command("work", "stuck");
-      await until(() => worker.counters.received === 3, "the second stuck one to start");
+      await until(() => worker.counters.received === 4, "the third stuck one to start");
       worker.quit();
       await within(worker.whenDone(), 10_000, "quit with a stuck handler");
-      expect(worker.counters.timedOut).toBe(2);
+      expect(worker.counters.timedOut).toBe(3);
       await watcher.close();
     });
   });
