@@ -4,6 +4,7 @@ import { afterAll, describe, expect, it } from "vitest";
 import { MessageProcessor, messageHandler, Scheduler } from "@postage/actors";
 import { MAIN_URL, markdownTable, randomName } from "./reliability/support.js";
 import { until, within } from "./lifecycle.js";
+import { defineConsumerLossCase } from "./consumerLoss.js";
 // rabbitmqctl close_connection of one named connection (the transport suite's helper).
 import { forceCloseConnection } from "../../transport/test/helpers.js";
 
@@ -77,53 +78,5 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("an actor whose consume
     console.log(`\nConsumer loss figures\n${markdownTable(["what", "value"], figures)}\n`);
   });
 
-  it("defect 7: a consumer that cannot consume again after the broker cancelled it sends fail: recovering with backoff, then running again", async () => {
-    const broker = connect({ url: MAIN_URL, shared: false, heartbeat: 0 });
-    const thief = connect({ url: MAIN_URL, shared: false, heartbeat: 0 });
-    const exchange = defineExchange({ name: randomName("lost-ex"), type: "direct", durable: false });
-    const queue = randomName("lost-q");
-    const scheduler = new Scheduler({ broker, handleSignals: false, log: () => undefined });
-    try {
-      const got: unknown[] = [];
-      const worker = scheduler.add(
-        new MessageProcessor({
-          supervision: { maxRestarts: 50, backoffMs: 100, maxBackoffMs: 300 },
-          bindings: [[exchange, [[{ name: queue, durable: false }, "k"]]]],
-          handlers: [messageHandler("command", "hello", (content) => void got.push(content.parameters))],
-        }),
-      );
-      const states: string[] = [];
-      worker.subscribe((snapshot) => {
-        const state = typeof snapshot.value === "string" ? snapshot.value : Object.keys(snapshot.value)[0] ?? "";
-        if (states.at(-1) !== state) states.push(state);
-      });
-      await worker.whenState("running", { timeout: 20_000 });
-      // Deleted under the consumer (the broker cancels it) and declared again, differently, before
-      // the consumer comes back: its own declaration is now refused (PRECONDITION_FAILED) every time.
-      await thief.driver.deleteQueue(queue);
-      await thief.driver.declareQueue({ name: queue, durable: true });
-      await worker.whenState("recovering", { timeout: 20_000 });
-      const recoveringAt = Date.now();
-      figures.push(["defect 7: state after the consumer's queue was re-declared differently", "recovering"]);
-      expect(worker.lastError).toMatch(/consumer lost|PRECONDITION|inequivalent/i);
-      // Put right: the next supervised restart consumes again.
-      await thief.driver.deleteQueue(queue);
-      await worker.whenState("running", { timeout: 20_000 });
-      figures.push(["defect 7: queue put right -> running again (ms)", Date.now() - recoveringAt]);
-      expect(states).toEqual(expect.arrayContaining(["running", "recovering", "restarting", "starting"]));
-      const producer = createProducer(thief, { exchanges: [[exchange, "k"]] });
-      await producer.command("hello", "again");
-      await until(() => got.includes("again"), "a message after the recovery");
-      await producer.close();
-      worker.quit();
-      await within(worker.whenDone(), 20_000, "quit");
-      expect(worker.getSnapshot().context.restarts.length).toBeGreaterThan(0);
-    } finally {
-      await within(scheduler.close(), 30_000, "closing the scheduler");
-      await thief.driver.deleteQueue(queue).catch(() => undefined);
-      await thief.driver.deleteExchange(exchange.name).catch(() => undefined);
-      await broker.close();
-      await thief.close();
-    }
-  }, 120_000);
+  defineConsumerLossCase("RabbitMQ", () => connect({ url: MAIN_URL, shared: false, heartbeat: 0 }), figures);
 });

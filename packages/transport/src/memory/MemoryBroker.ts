@@ -146,8 +146,8 @@ export class MemoryBroker implements QueueHost {
   }
 
   /**
-   * Deletes a queue, its messages and bindings; consumers on it stop receiving. A missing
-   * queue is fine. Returns the number of messages dropped.
+   * Deletes a queue, its messages and bindings; consumers on it are cancelled (told through
+   * `onCancel`, as RabbitMQ sends basic.cancel). A missing queue is fine. Returns the number of messages dropped.
    * @throws TransportError RESOURCE_LOCKED when it is exclusive to another connection.
    */
   deleteQueue(name: string, owner: object): number {
@@ -155,7 +155,9 @@ export class MemoryBroker implements QueueHost {
     if (queue === undefined) return 0;
     if (queue.owner !== null && queue.owner !== owner) throw locked(name);
     const count = queue.messageCount;
+    const cancelled = [...queue.consumers];
     this.removeQueue(queue);
+    for (const consumer of cancelled) consumer.onCancel?.();
     return count;
   }
 

@@ -12,6 +12,7 @@ import type {
   PublishOptions,
   QueueSpec,
 } from "../driver/BrokerDriver.js";
+import { FATAL_SETUP_CODES } from "../driver/fatalSetupCodes.js";
 import { TransportError } from "../errors.js";
 import { memoryError } from "./errors.js";
 import { REPLY_TO, type MemoryBroker, type QueueDeclareResult } from "./MemoryBroker.js";
@@ -24,7 +25,9 @@ export interface MemoryDriverOptions {
   /**
    * Receives failures of user code the broker cannot hand back to a caller: a delivery handler
    * that throws, rejects or resolves to something that is not a disposition (the delivery is then
-   * rejected, i.e. dead-lettered), and an `onReply` callback that throws.
+   * rejected, i.e. dead-lettered), an `onReply` callback that throws, and a consumer cancelled by
+   * the deletion of its queue (`BROKER_ERROR`, broker code `CANCEL_FORCED`) or refused when it
+   * declares the queue again (as the RabbitMQ driver reports them).
    * @default reports through `process.emitWarning`
    */
   onError?: (error: unknown) => void;
@@ -256,46 +259,65 @@ class MemoryReplyChannel implements DriverReplyChannel {
   }
 }
 
-/** A consumer of a {@link MemoryDriver}. @internal */
+/** First retry after a cancel, as rabbitmq-client's `retryLow` (the delay doubles up to {@link RETRY_HIGH_MS}). */
+const RETRY_LOW_MS = 250;
+/** Longest delay between two retries, as rabbitmq-client's `retryHigh`. */
+const RETRY_HIGH_MS = 3_000;
+
+/**
+ * A consumer of a {@link MemoryDriver}. When its queue is deleted under it (RabbitMQ: basic.cancel
+ * from the server) it does what the RabbitMQ driver does: reports the cancel, declares the queue
+ * again, waits for the deliveries it holds (they keep their signal: the channel is still open),
+ * binds and consumes again; refused for good, it tells `onLost` once and keeps retrying.
+ * @internal
+ */
 class MemoryConsumer implements DriverConsumer {
   queue: string;
   readonly ready: Promise<void>;
   private entry: QueueConsumer | undefined;
   private target: MemoryQueue | undefined;
   private closing: Promise<void> | undefined;
-  /** Aborted when the consumer is cancelled or dropped: see {@link Delivery.signal}. */
+  /** Aborted when the consumer is closed or dropped: see {@link Delivery.signal}. */
   private readonly given = new AbortController();
+  /** The bindings to declare again after a cancel: the options' and those added at run time. */
+  private readonly bindings: Array<{ exchange: string; routingKey: string }>;
+  /** Set while cancelled by the broker and not consuming again yet. */
+  private resume: { timer: NodeJS.Timeout | undefined; attempt: number; lostTold: boolean; waiters: Array<{ resolve: () => void; reject: (error: TransportError) => void }> } | undefined;
 
   constructor(
     private readonly driver: MemoryDriver,
-    options: DriverConsumerOptions,
-    handler: DeliveryHandler,
+    private readonly options: DriverConsumerOptions,
+    private readonly handler: DeliveryHandler,
   ) {
     this.queue = options.queue.name;
-    this.ready = this.start(options, handler);
+    this.bindings = [...(options.bindings ?? [])];
+    this.ready = this.start();
     // Deliberate: a failed start is reported through `ready`; this only keeps it from being an
     // unhandled rejection when the caller closes the consumer without awaiting `ready`.
     this.ready.catch(() => undefined);
   }
 
-  /** The in-memory broker never disconnects: the name is known once {@link ready} resolves. */
+  /** Resolves once consuming: after {@link ready}, at once unless the broker cancelled it and it has not resumed yet. */
   async consuming(): Promise<string> {
     await this.ready;
     if (this.closing !== undefined) throw this.driver.closedError("consumer");
+    const resume = this.resume;
+    if (resume !== undefined) await new Promise<void>((resolve, reject) => resume.waiters.push({ resolve, reject }));
     return this.queue;
   }
 
   async bind(exchange: string, routingKey: string): Promise<void> {
-    await this.ready;
-    if (this.closing !== undefined) throw this.driver.closedError("consumer");
+    await this.consuming();
     this.driver.assertOpen();
     this.driver.broker.bindQueue({ exchange, queue: this.queue, routingKey }, this.driver);
+    if (!this.bindings.some((b) => b.exchange === exchange && b.routingKey === routingKey)) this.bindings.push({ exchange, routingKey });
   }
 
   async unbind(exchange: string, routingKey: string): Promise<void> {
-    await this.ready;
-    if (this.closing !== undefined) throw this.driver.closedError("consumer");
+    await this.consuming();
     this.driver.assertOpen();
+    const index = this.bindings.findIndex((b) => b.exchange === exchange && b.routingKey === routingKey);
+    if (index !== -1) this.bindings.splice(index, 1);
     this.driver.broker.unbindQueue({ exchange, queue: this.queue, routingKey }, this.driver);
   }
 
@@ -307,22 +329,28 @@ class MemoryConsumer implements DriverConsumer {
   /** Stops at once and hands unsettled deliveries back to the queue. */
   abort(): void {
     this.closing ??= RESOLVED;
+    this.endResume(this.driver.closedError("consumer"));
     if (this.entry !== undefined && this.target !== undefined) this.target.abortConsumer(this.entry);
     this.given.abort(this.driver.closedError("consumer"));
     this.driver.forget(this);
   }
 
   // Runs synchronously (no await inside): the consumer is attached when createConsumer returns.
-  private async start(options: DriverConsumerOptions, handler: DeliveryHandler): Promise<void> {
+  private async start(): Promise<void> {
     this.driver.assertOpen();
+    this.setUp();
+  }
+
+  /** Declares the queue, its exchanges and bindings, and attaches to it. @throws TransportError as the broker refuses. */
+  private setUp(): void {
     const { broker } = this.driver;
+    const { options } = this;
     for (const exchange of options.exchanges ?? []) broker.declareExchange(exchange);
     const { queue } = broker.declareQueue(options.queue, this.driver);
-    this.queue = queue;
-    for (const { exchange, routingKey } of options.bindings ?? []) broker.bindQueue({ exchange, queue, routingKey }, this.driver);
+    for (const { exchange, routingKey } of this.bindings) broker.bindQueue({ exchange, queue, routingKey }, this.driver);
     const prefetch = options.prefetch ?? 100;
     const entry: QueueConsumer = {
-      handler,
+      handler: this.handler,
       // AMQP's prefetch 0 means "no limit".
       prefetch: prefetch <= 0 ? Infinity : prefetch,
       exclusive: options.exclusiveConsumer ?? false,
@@ -331,23 +359,90 @@ class MemoryConsumer implements DriverConsumer {
       active: true,
       idle: undefined,
       signal: this.given.signal,
+      onCancel: () => this.cancelled(entry),
     };
     const target = broker.queueForConsumer(queue, this.driver);
     target.addConsumer(entry);
+    this.queue = queue;
     this.entry = entry;
     this.target = target;
   }
 
+  /** The broker cancelled this consumer (its queue was deleted): report it and set up again, as the RabbitMQ driver does. */
+  private cancelled(entry: QueueConsumer): void {
+    if (this.closing !== undefined || entry !== this.entry || this.resume !== undefined) return;
+    this.driver.onError(memoryError("BROKER_ERROR", `consumer of queue '${this.queue}' cancelled by server (the queue was deleted)`, { queue: this.queue, brokerCode: "CANCEL_FORCED" }));
+    this.resume = { timer: undefined, attempt: 0, lostTold: false, waiters: [] };
+    this.retry();
+  }
+
+  private retry(): void {
+    const resume = this.resume;
+    if (resume === undefined) return;
+    const delay = Math.min(RETRY_LOW_MS * 2 ** resume.attempt, RETRY_HIGH_MS);
+    resume.attempt += 1;
+    resume.timer = setTimeout(() => {
+      resume.timer = undefined;
+      this.tryResume(resume).catch((error: unknown) => this.driver.onError(error));
+    }, delay);
+    resume.timer.unref();
+  }
+
+  private async tryResume(resume: NonNullable<MemoryConsumer["resume"]>): Promise<void> {
+    const { broker } = this.driver;
+    try {
+      // RabbitMQ's driver checks the queue can be declared while deliveries are still in hand...
+      broker.declareQueue(this.options.queue, this.driver);
+      // ...and the library sets up again only once they are settled.
+      const held = this.entry;
+      if (held !== undefined && held.unsettled.size > 0) await new Promise<void>((resolve) => (held.idle = chain(held.idle, resolve)));
+      if (this.resume !== resume) return;
+      this.setUp();
+    } catch (error) {
+      if (this.resume !== resume) return;
+      // Once, as rabbitmq-client reports only the first failure of a setup it keeps retrying.
+      if (resume.attempt === 1) this.driver.onError(error);
+      if (!resume.lostTold && error instanceof TransportError && FATAL_SETUP_CODES.has(error.code)) {
+        resume.lostTold = true;
+        this.options.onLost?.(error);
+      }
+      this.retry();
+      return;
+    }
+    this.endResume();
+  }
+
+  /** Ends a resumption: consuming again (no error) or closed (the waiters get the error). */
+  private endResume(error?: TransportError): void {
+    const resume = this.resume;
+    if (resume === undefined) return;
+    this.resume = undefined;
+    if (resume.timer !== undefined) clearTimeout(resume.timer);
+    for (const waiter of resume.waiters) {
+      if (error === undefined) waiter.resolve();
+      else waiter.reject(error);
+    }
+  }
+
   private async stop(): Promise<void> {
     await this.ready.catch(() => undefined); // a consumer that never started has nothing to stop
+    this.endResume(this.driver.closedError("consumer"));
     const { entry, target } = this;
     if (entry !== undefined && target !== undefined) {
       target.cancelConsumer(entry);
       // Cancelled first, so what the handler's owner gives back now is not delivered to it again.
       this.given.abort(this.driver.closedError("consumer"));
-      if (entry.unsettled.size > 0) await new Promise<void>((resolve) => (entry.idle = resolve));
+      if (entry.unsettled.size > 0) await new Promise<void>((resolve) => (entry.idle = chain(entry.idle, resolve)));
       target.consumerGone();
     }
     this.driver.forget(this);
   }
+}
+
+/** Both callbacks, the earlier first (two parties may wait for one consumer's deliveries to settle). */
+function chain(first: (() => void) | undefined, then: () => void): () => void {
+  return first === undefined ? then : () => {
+    first();
+    then();
+  };
 }

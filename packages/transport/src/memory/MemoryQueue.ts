@@ -42,6 +42,8 @@ export interface QueueConsumer {
   idle: (() => void) | undefined;
   /** Given to each delivery ({@link Delivery.signal}); aborted by the consumer's owner when it is cancelled or dropped. */
   readonly signal?: AbortSignal;
+  /** Called when the queue is deleted under the consumer (RabbitMQ's basic.cancel from the server). */
+  readonly onCancel?: () => void;
 }
 
 /** Deliveries made in one go before yielding to the event loop, so a busy queue cannot starve I/O. */

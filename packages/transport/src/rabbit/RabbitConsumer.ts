@@ -1,6 +1,7 @@
 import type { ExchangeDefinition } from "@postage/core";
 import { ConsumerStatus, type AsyncMessage, type Channel, type Consumer, type ConsumerProps, type MethodParams, type Cmd } from "rabbitmq-client";
 import type { DeliveryHandler, Disposition, DriverConsumer, DriverConsumerOptions } from "../driver/BrokerDriver.js";
+import { FATAL_SETUP_CODES } from "../driver/fatalSetupCodes.js";
 import { TransportError, toTransportError } from "../errors.js";
 import { describeMessage, toDelivery } from "./amqpMessages.js";
 import { consumerChannel } from "./clientPatches.js";
@@ -13,9 +14,6 @@ const PROBE_DELAY_MS = 1_000;
 
 /** The library's wording when an ack or nack could not be written (the channel is gone). */
 const SETTLE_FAILED = "failed to ack/nack message";
-
-/** Broker answers that will not change by retrying the same setup: give up instead. */
-const FATAL_SETUP_CODES = new Set(["NOT_FOUND", "PRECONDITION_FAILED", "ACCESS_REFUSED", "RESOURCE_LOCKED", "NOT_ALLOWED"]);
 
 const STATUS: Record<Disposition, ConsumerStatus> = {
   ack: ConsumerStatus.ACK,
