@@ -60,8 +60,14 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
       expect(stale).toBe(0);
       // Waiting for the mailbox would take about PREFETCH x HANDLER_MS (1.5 s) on top of the reconnect.
       expect(resubscribeMs).toBeLessThan(PREFETCH * HANDLER_MS);
-      // At most the one in progress at the close is handled again.
-      expect(handledTwice).toBeLessThanOrEqual(1);
+      // Handled again only what began before the loss was seen: the one in progress at the close,
+      // and under load one more: when the process gets the CPU back, Node runs the due handler
+      // timer (its end starts the next delivery) before it reads the broker's close from the socket.
+      // Nothing begun after the loss is handled twice (those deliveries are dropped unhandled).
+      const firstStart = new Map<number, number>();
+      for (const s of starts) if (!firstStart.has(s.n)) firstStart.set(s.n, s.at);
+      const twice = [...new Set(starts.filter((s, i) => starts.findIndex((t) => t.n === s.n) !== i).map((s) => s.n))];
+      expect(twice.every((n) => (firstStart.get(n) ?? Number.POSITIVE_INFINITY) <= (lostAt ?? Number.NEGATIVE_INFINITY)), JSON.stringify({ twice, lostAt, starts })).toBe(true);
       await producer.close();
     } finally {
       await within(scheduler.close(), 30_000, "closing the scheduler");
