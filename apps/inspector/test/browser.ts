@@ -20,3 +20,15 @@ export async function openPage(browser: Browser, errors: string[]): Promise<Page
   });
   return page;
 }
+
+/** Marks the document now shown, so that {@link wasReloaded} can tell whether the page reloaded since. */
+export async function markDocument(page: Page): Promise<void> {
+  await page.evaluate(() => {
+    (globalThis as unknown as { postageTestMark?: boolean }).postageTestMark = true;
+  });
+}
+
+/** Whether the document marked by {@link markDocument} was replaced (a reload loses the mark). */
+export async function wasReloaded(page: Page): Promise<boolean> {
+  return !(await page.evaluate(() => (globalThis as unknown as { postageTestMark?: boolean }).postageTestMark === true));
+}

@@ -5,12 +5,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync } from "node:fs";
 import { hostname } from "node:os";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
 import { connect } from "@postage/transport";
+import { CHROMIUM, launchChromium, markDocument, openPage, wasReloaded } from "./browser.js";
 import { CLI_BIN, demo, ensureBuilt, killAll, Program, postage, RABBIT_URL, randomName } from "../../demos/test/processes.js";
 
-// Debian's chromium; `.ci/run` installs it. Without it this browser test cannot run at all.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOTS = fileURLToPath(new URL("../screenshots/", import.meta.url));
 // Generous: announces come with heartbeats (every 2 s) and a slow machine may take a while; polls end as soon as they pass.
 const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 30_000, interval: 100 });
@@ -88,20 +87,10 @@ describe.skipIf(!existsSync(CHROMIUM) || process.env.POSTAGE_SKIP_RABBIT === "1"
     fleet = demo(["generic-app", "receive"], apps);
     await fleet.waitFor(/receiver ready/, { timeout: 30_000 });
 
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    });
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
-    page.on("pageerror", (error) => pageErrors.push(error.message));
-    page.on("console", (message) => {
-      if (message.type() === "error") pageErrors.push(message.text());
-    });
+    browser = await launchChromium();
+    page = await openPage(browser, pageErrors);
     await page.goto(url);
-    // Marks this document: a reload would lose it.
-    await page.evaluate(() => {
-      (globalThis as unknown as { notReloaded: boolean }).notReloaded = true;
-    });
+    await markDocument(page);
   }, 120_000);
 
   afterAll(async () => {
@@ -146,7 +135,7 @@ describe.skipIf(!existsSync(CHROMIUM) || process.env.POSTAGE_SKIP_RABBIT === "1"
     await eventually(async () => (await cardOf(actorId))?.groups).toEqual(["green"]);
     expect((await cardOf(actorId))?.addresses).toContain(`${monitor}#green/rr`);
     expect((await cardOf(actorId))?.state).toBe("running");
-    expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await wasReloaded(page)).toBe(false);
     await screenshot("fleet-2-joined");
   });
 
@@ -164,7 +153,7 @@ describe.skipIf(!existsSync(CHROMIUM) || process.env.POSTAGE_SKIP_RABBIT === "1"
     // Still listed, not dropped; the other two still run.
     const others = (await ours()).filter((card) => card.actorId !== actorId);
     expect(others.map((card) => `${card.name} ${card.state} ${card.status}`)).toEqual([`${logger} running live`, `${monitor} running live`]);
-    expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await wasReloaded(page)).toBe(false);
     await screenshot("fleet-3-quit");
   });
 

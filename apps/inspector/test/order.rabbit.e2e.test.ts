@@ -7,7 +7,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CHROMIUM, launchChromium, openPage } from "./browser.js";
+import { CHROMIUM, launchChromium, markDocument, openPage, wasReloaded } from "./browser.js";
 import { CLI_BIN, deleteDemoApplications, demo, ensureBuilt, killAll, Program, postage, RABBIT_URL, randomName } from "../../demos/test/processes.js";
 
 const SCREENSHOTS = fileURLToPath(new URL("../screenshots/", import.meta.url));
@@ -50,10 +50,7 @@ describe.skipIf(!existsSync(CHROMIUM) || process.env.POSTAGE_SKIP_RABBIT === "1"
     browser = await launchChromium();
     page = await openPage(browser, pageErrors);
     await page.goto(url);
-    // Marks this document: a reload would lose it.
-    await page.evaluate(() => {
-      (globalThis as unknown as { notReloaded: boolean }).notReloaded = true;
-    });
+    await markDocument(page);
   }, 120_000);
 
   afterAll(async () => {
@@ -100,7 +97,7 @@ describe.skipIf(!existsSync(CHROMIUM) || process.env.POSTAGE_SKIP_RABBIT === "1"
     expect(await page.locator("#diagram .node.current").getAttribute("data-state")).toBe("running");
     const card = page.locator(".component", { has: page.locator(`[data-role="name"]`, { hasText: order }) });
     expect(await card.locator('[data-role="behaviour-state"]').textContent()).toBe("shipped");
-    expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await wasReloaded(page)).toBe(false);
     // Newest first, each named after the message that caused it.
     expect(await page.locator("#behaviour-transitions li .event").allTextContents()).toEqual(["ship", "pay", "place"]);
     await screenshot("order-4-shipped");

@@ -1,12 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { chromium, type Browser, type Page } from "playwright-core";
+import type { Browser, Page } from "playwright-core";
+import { CHROMIUM, launchChromium, markDocument, openPage, wasReloaded } from "./browser.js";
 import { createInProcessSource, createInspectorServer, InspectionHub, type InspectionSource, type InspectorServer } from "@postage/inspector";
 import { DEFAULT_FAKE_FLEET, FAKE_SHIPMENT_MACHINE, FakeFleet } from "../src/dev/FakeFleet.js";
 
-// Debian's chromium; `.ci/run` installs it. Without it this browser test cannot run at all.
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 const SCREENSHOTS = fileURLToPath(new URL("../screenshots/", import.meta.url));
 // Generous: a slow machine may take a while to render, and polls end as soon as they pass.
 const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 50 });
@@ -28,18 +27,11 @@ describe.skipIf(!existsSync(CHROMIUM))("inspector page in headless Chromium (in-
     for (const spec of DEFAULT_FAKE_FLEET) fleet.add(spec);
     fleet.message("Vq3kP0orders", "orders/rr", "create_order");
     fleet.message("Tz91Qinvoice", "invoices", "charge", "rejected", "KeyError: 'customer'");
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-    });
-    page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+    browser = await launchChromium();
+    page = await openPage(browser, pageErrors);
     const external: string[] = [];
     page.on("request", (request) => {
       if (!request.url().startsWith(`http://127.0.0.1:${server.port}/`)) external.push(request.url());
-    });
-    page.on("pageerror", (error) => pageErrors.push(error.message));
-    page.on("console", (message) => {
-      if (message.type() === "error") pageErrors.push(message.text());
     });
     await page.goto(`${server.url}#Vq3kP0orders`);
     expect(external).toEqual([]);
@@ -72,9 +64,7 @@ describe.skipIf(!existsSync(CHROMIUM))("inspector page in headless Chromium (in-
   });
 
   it("shows a new group and a stopped state without a reload", async () => {
-    await page.evaluate(() => {
-      (globalThis as unknown as { notReloaded: boolean }).notReloaded = true;
-    });
+    await markDocument(page);
     fleet.joinGroup("Vq3kP0orders", "eu-west");
     await eventually(() => card("Vq3kP0orders").locator('[data-role="groups"]').textContent()).toBe("billingeu-west");
     expect(await card("Vq3kP0orders").locator('[data-role="addresses"]').textContent()).toContain("orders#eu-west/rr");
@@ -88,7 +78,7 @@ describe.skipIf(!existsSync(CHROMIUM))("inspector page in headless Chromium (in-
     expect(await page.locator("#transitions li").first().textContent()).toContain("drained");
     // Still listed (greyed), not dropped; and the page never reloaded.
     expect(await page.locator(".component").count()).toBe(DEFAULT_FAKE_FLEET.length);
-    expect(await page.evaluate(() => (globalThis as unknown as { notReloaded?: boolean }).notReloaded)).toBe(true);
+    expect(await wasReloaded(page)).toBe(false);
 
     mkdirSync(SCREENSHOTS, { recursive: true });
     await page.screenshot({ path: `${SCREENSHOTS}inspector-e2e.png` });
