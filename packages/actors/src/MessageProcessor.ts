@@ -1,4 +1,4 @@
-import { type CollectFingerprintOptions, ExceptionResult, type ExchangeDefinition, Fingerprint, type FingerprintDict, type Message } from "@postage/core";
+import { type ExchangeDefinition, Fingerprint, type FingerprintDict } from "@postage/core";
 import {
   type Broker,
   type Consumer,
@@ -9,115 +9,29 @@ import {
   type HandlerOutcome,
   type Incoming,
   type Producer,
-  type ProducerOptions,
   type QueueRef,
-  reject,
 } from "@postage/transport";
-import { type Actor, type AnyActorLogic, type AnyActorRef, createActor, fromCallback, fromPromise, type Observer, type SnapshotFrom, type Subscription } from "xstate";
+import { type Actor, type AnyActorLogic, type AnyActorRef, createActor, fromCallback, fromPromise, type Observer, type Subscription } from "xstate";
 import { ActorError } from "./errors.js";
-import { DuplicateFilter, type DuplicateSuppressionOptions } from "./DuplicateFilter.js";
+import { DuplicateFilter } from "./DuplicateFilter.js";
 import type { HandlerDefinition, ProcessorHandle } from "./handlers/HandlerDefinition.js";
 import { messageHandler } from "./handlers/HandlerDefinition.js";
 import { type HandlersOutcome, runHandlers } from "./handlers/runHandlers.js";
 import type { InspectionHub } from "./inspection/InspectionHub.js";
 import type { BehaviourView, MessageCounters } from "./inspection/InspectionEvent.js";
 import { processorGraph } from "./inspection/machineGraph.js";
-import { Mailbox } from "./Mailbox.js";
-import { type DrainInput, type GroupChange, processorMachine, type ProcessorMachine, type StartInput, type SupervisionOptions } from "./machine/processorMachine.js";
-import type { PostageMetrics } from "./metrics/PostageMetrics.js";
+import { type DrainInput, type GroupChange, processorMachine, type ProcessorMachine, type StartInput } from "./machine/processorMachine.js";
+import type { ActorHost } from "./processor/ActorHost.js";
+import { DeliveryRunner } from "./processor/DeliveryRunner.js";
+import { HandlerRegistry } from "./processor/HandlerRegistry.js";
+import { Intake } from "./processor/Intake.js";
+import type { MessageProcessorOptions, ProcessorCounters } from "./processor/MessageProcessorOptions.js";
+import { type ProcessorSnapshot, type ProcessorState, topState, type WaitOptions, waitForState } from "./processor/processorState.js";
 import { ActorTelemetry } from "./telemetry/ActorTelemetry.js";
 
-/** What runs a processor: the scheduler implements it. @internal */
-export interface ActorHost {
-  readonly broker: Broker;
-  readonly inspection: InspectionHub;
-  /** The actor has work it can start now. */
-  wake(actor: MessageProcessor): void;
-  /** Reports an error nobody else will see (logged once). */
-  report(actor: MessageProcessor, error: unknown, what: string): void;
-  /** Where the actor's metrics go, when they are on. */
-  readonly metrics?: PostageMetrics | undefined;
-}
-
-/** Options of a {@link MessageProcessor}. */
-export interface MessageProcessorOptions<P extends ProcessorHandle = MessageProcessor> {
-  /** The processor's fingerprint, or what to collect it from. @default Fingerprint.collect({ type: "processor" }) */
-  fingerprint?: Fingerprint | CollectFingerprintOptions;
-  /** Exchanges, queues and routing keys to consume (the seed's `eqk`). @default [] */
-  bindings?: ExchangeQueueKeys;
-  /** Message handlers (see {@link messageHandler}, {@link rpcHandler}, ...). More can be added with {@link MessageProcessor.handle}. */
-  handlers?: readonly HandlerDefinition<P>[];
-  /** Deliveries in flight per queue: bounds the mailbox. @default 100 */
-  prefetch?: number;
-  /**
-   * Largest body accepted, in bytes; bigger ones are dead-lettered (`TOO_LARGE`) without being
-   * decoded. @default 1 MiB (core's `DEFAULT_MAX_BODY_BYTES`)
-   */
-  maxBytes?: number;
-  /** Options of the processor's own producer (default exchanges, builders). @default {} */
-  producer?: Omit<ProducerOptions, "fingerprint">;
-  /** Restart limits for failures outside handlers. */
-  supervision?: SupervisionOptions;
-  /** Ack without handling a message whose id was seen recently (redelivery after a reconnect). @default off */
-  duplicates?: DuplicateSuppressionOptions | false;
-  /** Handle `quit` and `restart` commands. @default true */
-  defaultHandlers?: boolean;
-  /**
-   * How long the handlers of one delivery may run, in ms. Past it the message is dead-lettered
-   * with code `HANDLER_TIMEOUT` (an RPC caller gets an `ExceptionResult` saying so), the actor
-   * moves on to the next one, and a drain (quit, restart, SIGTERM) no longer waits for the stuck
-   * handler; whatever it does later is ignored (a late reply is not sent).
-   * @default undefined (no limit)
-   */
-  handlerTimeoutMs?: number;
-}
-
-/** Counters a processor keeps (also shown by the inspector). */
-export type ProcessorCounters = MessageCounters & {
-  duplicates: number;
-  handlerErrors: number;
-  /** Handlers that did not finish within `handlerTimeoutMs` (their messages dead-lettered). */
-  timedOut: number;
-  /** Deliveries given back unhandled: their channel died, or the actor drained before starting them. */
-  givenBack: number;
-};
-
-/** The lifecycle machine's snapshot: `value` (the state), `context` (groups, restarts, last error), `status`. */
-export type ProcessorSnapshot = SnapshotFrom<ProcessorMachine>;
-
-/** A top-level state of the lifecycle machine. */
-export type ProcessorState = "starting" | "running" | "restarting" | "recovering" | "stopping" | "stopped" | "failing" | "failed";
-
-/** Options of a wait such as {@link MessageProcessor.whenState}. */
-export interface WaitOptions {
-  /** Give up after this many ms (`WAIT_TIMEOUT`). @default no limit */
-  timeout?: number;
-  /** Give up when this aborts (`WAIT_ABORTED`). */
-  signal?: AbortSignal;
-}
-
-type MailboxItem = { kind: "delivery"; incoming: Incoming; settle: (outcome: HandlerOutcome) => void } | { kind: "timer"; run: () => unknown };
-
-/** Handlers are keyed by category, type and name, as in the seed. */
-const key = (category: string, type: string, name: string): string => `${category}\u0000${type}\u0000${name}`;
-
-/** A copy of an RPC delivery whose reply goes out once, whoever calls it first; and that reply function. */
-function replyingOnce(incoming: Incoming): { incoming: Incoming; reply: (result: Message) => Promise<void> } {
-  const original = incoming.reply as (result: Message) => Promise<void>;
-  let replied = false;
-  const reply = (result: Message): Promise<void> => {
-    if (replied) return Promise.resolve();
-    replied = true;
-    return original(result);
-  };
-  return { incoming: { ...incoming, reply }, reply };
-}
-
-/** The top-level state of a snapshot value (`"running"` for `{ running: "joining" }`). */
-function topState(value: unknown): string {
-  if (typeof value === "string") return value;
-  return typeof value === "object" && value !== null ? (Object.keys(value)[0] ?? "") : "";
-}
+export type { ActorHost } from "./processor/ActorHost.js";
+export type { MessageProcessorOptions, ProcessorCounters } from "./processor/MessageProcessorOptions.js";
+export type { ProcessorSnapshot, ProcessorState, WaitOptions } from "./processor/processorState.js";
 
 /**
  * A component that handles messages (the seed's `MessageProcessor`): an XState actor whose mailbox
@@ -171,20 +85,17 @@ export class MessageProcessor implements ProcessorHandle {
   };
 
   protected readonly options: MessageProcessorOptions<never>;
-  private readonly handlers = new Map<string, HandlerDefinition<this>[]>();
-  private readonly mailbox = new Mailbox<MailboxItem>();
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly handlers = new HandlerRegistry<this>();
+  private readonly intake = new Intake(this.counters, () => this.host?.wake(this));
   private readonly duplicates: DuplicateFilter | undefined;
   /** Bindings added at run time, re-applied when the actor restarts in place. */
   private readonly runtimeBindings: Array<[ExchangeDefinition, QueueRef, string]> = [];
-  /** Signals of the channels deliveries came on: each is watched once, to give back what it brought. */
-  private readonly watched = new WeakSet<AbortSignal>();
   private host: ActorHost | undefined;
+  /** Handles deliveries once the actor was started on its host. */
+  private runner: DeliveryRunner | undefined;
   private lifecycle: Actor<ProcessorMachine> | undefined;
   private consumer: Consumer | undefined;
   private ownProducer: Producer | undefined;
-  /** The machine is `running`: its intake lets the scheduler step this actor. */
-  private intakeOpen = false;
   /** The mailbox item being handled, when it went async. */
   private current: Promise<void> | undefined;
   private starting: Promise<void> | undefined;
@@ -220,10 +131,7 @@ export class MessageProcessor implements ProcessorHandle {
    * requests (category `rpc`).
    */
   handle(handler: HandlerDefinition<this>): this {
-    const handlerKey = key(handler.rpc ? "rpc" : "message", handler.type, handler.name);
-    const list = this.handlers.get(handlerKey);
-    if (list) list.push(handler);
-    else this.handlers.set(handlerKey, [handler]);
+    this.handlers.add(handler);
     return this;
   }
 
@@ -294,36 +202,7 @@ export class MessageProcessor implements ProcessorHandle {
    * await receiver.whenState("running", { timeout: 10_000 });
    */
   whenState(state: ProcessorState | `${ProcessorState}.${string}`, options: WaitOptions = {}): Promise<ProcessorSnapshot> {
-    return new Promise<ProcessorSnapshot>((resolve, reject) => {
-      let subscription: Subscription | undefined;
-      let timer: NodeJS.Timeout | undefined;
-      let settled = false;
-      const finish = (error: ActorError | undefined, snapshot?: ProcessorSnapshot): void => {
-        if (settled) return;
-        settled = true;
-        subscription?.unsubscribe();
-        if (timer !== undefined) clearTimeout(timer);
-        options.signal?.removeEventListener("abort", onAbort);
-        if (error) reject(error);
-        else resolve(snapshot as ProcessorSnapshot);
-      };
-      const onAbort = (): void => finish(new ActorError("WAIT_ABORTED", `stopped waiting for actor ${this.id} to be ${state}`, { cause: options.signal?.reason }));
-      const check = (snapshot: ProcessorSnapshot): void => {
-        if (snapshot.matches(state as never)) finish(undefined, snapshot);
-        else if (snapshot.status !== "active") {
-          const last = snapshot.context.lastError;
-          finish(new ActorError("ACTOR_STOPPED", `actor ${this.id} ended ${topState(snapshot.value)} instead of reaching ${state}${last ? `: ${last}` : ""}`));
-        }
-      };
-      if (options.signal?.aborted) return onAbort();
-      check(this.actor.getSnapshot());
-      if (settled) return;
-      options.signal?.addEventListener("abort", onAbort, { once: true });
-      if (options.timeout !== undefined) {
-        timer = setTimeout(() => finish(new ActorError("WAIT_TIMEOUT", `actor ${this.id} was not ${state} within ${options.timeout} ms (it is ${this.state})`)), options.timeout);
-      }
-      subscription = this.actor.subscribe({ next: check, error: (error: unknown) => finish(new ActorError("ACTOR_STOPPED", `actor ${this.id}'s machine failed`, { cause: error })) });
-    });
+    return waitForState(this.actor, this.id, state, options);
   }
 
   /** Stops the actor: stops consuming, gives back what waits, finishes the handler in progress, then `stopped`. Honoured in every state but the final ones. */
@@ -345,16 +224,7 @@ export class MessageProcessor implements ProcessorHandle {
    * `add_timeout`). Cancelled when the actor stops. Returns a function that cancels it.
    */
   addTimeout(ms: number, callback: () => unknown): () => void {
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      this.mailbox.push({ kind: "timer", run: callback });
-      if (this.intakeOpen) this.host?.wake(this);
-    }, ms);
-    this.timers.add(timer);
-    return () => {
-      clearTimeout(timer);
-      this.timers.delete(timer);
-    };
+    return this.intake.addTimeout(ms, callback);
   }
 
   /** Binds a queue at run time; the binding is kept across reconnects and in-place restarts. */
@@ -448,7 +318,7 @@ export class MessageProcessor implements ProcessorHandle {
    */
   protected dispatch(incoming: Incoming): HandlersOutcome | Promise<HandlersOutcome> | undefined {
     const { message } = incoming;
-    const handlers = this.handlers.get(key(message.category, message.type, message.name));
+    const handlers = this.handlers.for(message);
     if (handlers === undefined) return undefined;
     return runHandlers(handlers, this, { message, body: incoming.body, delivery: incoming.delivery, reply: incoming.reply });
   }
@@ -486,6 +356,7 @@ export class MessageProcessor implements ProcessorHandle {
     if (this.host) throw new ActorError("NOT_RUNNING", `actor ${this.id} was already started`);
     this.host = host;
     this.telemetry = new ActorTelemetry(this, host.metrics, this.counters);
+    this.runner = new DeliveryRunner(this, host, this.counters, this.duplicates, this.options.handlerTimeoutMs, (incoming) => this.dispatch(incoming));
     const machine = this.actor;
     // From nothing: the first transition reported is the start itself ("" -> starting, event xstate.init).
     let previous = "";
@@ -515,20 +386,20 @@ export class MessageProcessor implements ProcessorHandle {
 
   /** @internal Deliveries and timers waiting in the mailbox (for metrics). */
   get mailboxDepth(): number {
-    return this.mailbox.size;
+    return this.intake.size;
   }
 
   /** @internal Whether the actor can start a mailbox item now. */
   get runnable(): boolean {
-    return this.intakeOpen && this.current === undefined && this.mailbox.size > 0;
+    return this.intake.open && this.current === undefined && this.intake.size > 0;
   }
 
   /** @internal Handles the next mailbox item; returns a promise only when a handler went async. */
   step(): void | Promise<void> {
-    const item = this.mailbox.shift();
+    const item = this.intake.next();
     if (item === undefined) return;
     if (item.kind === "timer") return this.track(this.runTimer(item.run));
-    if (item.incoming.delivery.signal?.aborted) return this.giveBack(item);
+    if (item.incoming.delivery.signal?.aborted) return this.intake.giveBack(item);
     const { incoming, settle } = item;
     // Traced or metered: the handlers run in the delivery's trace and the outcome is counted.
     if (this.telemetry?.wraps(incoming)) return this.track(this.telemetry.handle(incoming, settle, (counted) => this.handleDelivery(incoming, counted)));
@@ -558,84 +429,11 @@ export class MessageProcessor implements ProcessorHandle {
    * Handles one delivery from the mailbox, start to settlement: counts it, suppresses a duplicate,
    * {@link dispatch}es it, applies the handler timeout, and settles it (ack, or dead-letter with
    * the reason). Returns a promise only when the handling went async.
+   * @throws {ActorError} `NOT_RUNNING` before the actor was started.
    */
   protected handleDelivery(incoming: Incoming, settle: (outcome: HandlerOutcome) => void): void | Promise<void> {
-    const host = this.requireHost();
-    this.counters.received += 1;
-    if (host.inspection.active) this.emitMessage("received", incoming);
-    if (this.duplicates?.seen(incoming.delivery.properties.messageId)) {
-      this.counters.duplicates += 1;
-      settle("ack");
-      return;
-    }
-    // With a handler timeout, an RPC caller gets one reply: the handlers', or the timeout's.
-    const once = this.options.handlerTimeoutMs !== undefined && incoming.reply !== undefined ? replyingOnce(incoming) : undefined;
-    const outcome = this.dispatch(once?.incoming ?? incoming);
-    if (outcome === undefined) {
-      this.counters.unhandled += 1;
-      settle("ack");
-      return;
-    }
-    if (outcome instanceof Promise) return this.whenHandled(incoming, outcome, settle, once?.reply);
-    this.settle(incoming, outcome, settle);
-  }
-
-  private whenHandled(
-    incoming: Incoming,
-    outcome: Promise<HandlersOutcome>,
-    settle: (outcome: HandlerOutcome) => void,
-    reply?: (result: Message) => Promise<void>,
-  ): Promise<void> {
-    const limit = this.options.handlerTimeoutMs;
-    if (limit === undefined) return outcome.then((result) => this.settle(incoming, result, settle));
-    return new Promise<void>((resolve, fail) => {
-      const timer = setTimeout(() => {
-        timedOut = true;
-        const reason = `the handlers of ${incoming.message.type} "${incoming.message.name}" did not finish within ${limit} ms`;
-        this.counters.timedOut += 1;
-        this.counters.rejected += 1;
-        this.host?.report(this, new ActorError("HANDLER_TIMEOUT", reason), "handler timed out; message dead-lettered");
-        if (this.host?.inspection.active) this.emitMessage("rejected", incoming, reason);
-        // A queue with an x-delivery-limit retries it: the redelivery is not a duplicate.
-        this.duplicates?.forget(incoming.delivery.properties.messageId);
-        settle(reject(reason, "HANDLER_TIMEOUT"));
-        // The caller would otherwise wait for its own timeout, then retry into the same stuck handler.
-        reply?.(ExceptionResult.fromError(new ActorError("HANDLER_TIMEOUT", reason))).catch((error: unknown) => this.host?.report(this, error, "replying HANDLER_TIMEOUT failed"));
-        resolve();
-      }, limit);
-      let timedOut = false;
-      outcome.then(
-        (result) => {
-          if (timedOut) return;
-          clearTimeout(timer);
-          this.settle(incoming, result, settle);
-          resolve();
-        },
-        (error: unknown) => {
-          if (timedOut) return;
-          clearTimeout(timer);
-          fail(error);
-        },
-      );
-    });
-  }
-
-  private settle(incoming: Incoming, outcome: HandlersOutcome, settle: (outcome: HandlerOutcome) => void): void {
-    for (const error of outcome.failures) {
-      this.counters.handlerErrors += 1;
-      this.host?.report(this, error, `handler for ${incoming.message.type} "${incoming.message.name}" failed; message dead-lettered`);
-    }
-    if (outcome.rejectReason !== undefined) {
-      this.counters.rejected += 1;
-      if (this.host?.inspection.active) this.emitMessage("rejected", incoming, outcome.rejectReason);
-      // A handler error on a queue with an x-delivery-limit is retried: the redelivery is not a duplicate.
-      if (outcome.failures.length > 0) this.duplicates?.forget(incoming.delivery.properties.messageId);
-      settle(reject(outcome.rejectReason, outcome.failures.length > 0 ? "HANDLER_ERROR" : "REJECTED"));
-      return;
-    }
-    this.counters.handled += 1;
-    if (this.host?.inspection.active) this.emitMessage("acked", incoming);
-    settle("ack");
+    if (this.runner === undefined) throw new ActorError("NOT_RUNNING", `actor ${this.id} is not running: add it to a Scheduler first`);
+    return this.runner.handle(incoming, settle);
   }
 
   // ---- internals --------------------------------------------------------------------------------
@@ -656,9 +454,9 @@ export class MessageProcessor implements ProcessorHandle {
         start: fromPromise<void, StartInput>(({ input }) => this.startConsuming(input.groups)),
         drain: fromPromise<void, DrainInput>(({ input }) => this.drain(input.final)),
         intake: fromCallback(() => {
-          this.openIntake();
+          this.intake.openNow();
           return () => {
-            this.intakeOpen = false;
+            this.intake.open = false;
           };
         }),
         joinGroup: fromPromise<void, GroupChange>(({ input }) => this.bindGroup(input.group)),
@@ -685,11 +483,6 @@ export class MessageProcessor implements ProcessorHandle {
     for (const [exchange, queue, routingKey] of this.runtimeBindings) yield [exchange, [[queue, routingKey]]];
   }
 
-  private openIntake(): void {
-    this.intakeOpen = true;
-    if (this.mailbox.size > 0) this.host?.wake(this);
-  }
-
   private track(result: void | Promise<void>): void | Promise<void> {
     if (result === undefined) return;
     const running = result.then(undefined, (error: unknown) => this.host?.report(this, error, "delivery failed")).finally(() => {
@@ -709,48 +502,10 @@ export class MessageProcessor implements ProcessorHandle {
     }
   }
 
-  /** What the consumer calls with each delivery: into the mailbox, handled once the actor is running and idle. */
-  private enqueue(incoming: Incoming): HandlerOutcome | Promise<HandlerOutcome> {
-    const signal = incoming.delivery.signal;
-    if (signal !== undefined) {
-      if (signal.aborted) {
-        this.counters.givenBack += 1;
-        return "requeue";
-      }
-      if (!this.watched.has(signal)) this.watch(signal);
-    }
-    // A driver without signals: what arrives once the drain began goes back at once.
-    if (this.draining !== undefined) {
-      this.counters.givenBack += 1;
-      return "requeue";
-    }
-    return new Promise<HandlerOutcome>((settle) => {
-      this.mailbox.push({ kind: "delivery", incoming, settle });
-      if (this.intakeOpen) this.host?.wake(this);
-    });
-  }
-
-  /** Once `signal` aborts (channel dead, consumer cancelled), what it brought and is not started yet goes back unhandled. */
-  private watch(signal: AbortSignal): void {
-    this.watched.add(signal);
-    signal.addEventListener(
-      "abort",
-      () => {
-        for (const item of this.mailbox.removeWhere((entry) => entry.kind === "delivery" && entry.incoming.delivery.signal === signal)) this.giveBack(item);
-      },
-      { once: true },
-    );
-  }
-
-  private giveBack(item: MailboxItem): void {
-    if (item.kind !== "delivery") return;
-    this.counters.givenBack += 1;
-    item.settle("requeue");
-  }
-
   private startConsuming(groups: readonly string[]): Promise<void> {
     const host = this.requireHost();
     this.draining = undefined;
+    this.intake.refusing = false;
     const run = (async () => {
       const consumer = createConsumer(
         host.broker,
@@ -766,7 +521,7 @@ export class MessageProcessor implements ProcessorHandle {
             if (this.consumer === consumer) this.sendToMachine({ type: "fail", error: `consumer lost: ${error.message}` });
           },
         },
-        (incoming) => this.enqueue(incoming),
+        (incoming) => this.intake.receive(incoming),
       );
       this.consumer = consumer;
       try {
@@ -798,10 +553,7 @@ export class MessageProcessor implements ProcessorHandle {
   }
 
   private async drainNow(): Promise<void> {
-    this.intakeOpen = false;
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
-    this.mailbox.removeWhere((item) => item.kind === "timer");
+    this.intake.closeForDrain();
     // A start still in flight (quit or restart while starting) has a consumer to close too.
     await this.starting?.catch(() => undefined);
     const consumer = this.consumer;
@@ -809,28 +561,11 @@ export class MessageProcessor implements ProcessorHandle {
       const closed = consumer.close();
       // Deliveries carrying no signal (a driver that cannot tell) are given back once the cancel is out.
       await Promise.resolve();
-      for (const item of this.mailbox.removeWhere((entry) => entry.kind === "delivery" && entry.incoming.delivery.signal === undefined)) this.giveBack(item);
+      this.intake.giveBackUnsignalled();
       await closed;
     }
-    for (const item of this.mailbox.takeAll()) this.giveBack(item);
+    this.intake.giveBackAll();
     await this.current;
     this.consumer = undefined;
-  }
-
-  private emitMessage(direction: "received" | "acked" | "rejected", incoming: Incoming, reason?: string): void {
-    const { message, delivery } = incoming;
-    this.host?.inspection.emit({
-      kind: "message",
-      actorId: this.id,
-      at: Date.now(),
-      direction,
-      messageType: message.type,
-      name: message.name,
-      category: message.category,
-      exchange: delivery.exchange,
-      routingKey: delivery.routingKey,
-      ...(delivery.properties.messageId ? { messageId: delivery.properties.messageId } : {}),
-      ...(reason ? { reason } : {}),
-    });
   }
 }
