@@ -14,8 +14,13 @@
 #   scripts/rabbit.sh cluster-start-node N      start cluster node N again and wait until ready
 #   scripts/rabbit.sh cluster-stop              stop all cluster nodes and delete their data (idempotent)
 #   scripts/rabbit.sh cluster-queues [N]        print name, type, leader, members, online of every queue (asking node N, default 2)
-#   scripts/rabbit.sh tls-start PORT CA CERT KEY   node tls@localhost with only a TLS listener on PORT
-#   scripts/rabbit.sh tls-stop                  stop the TLS node (idempotent)
+#   scripts/rabbit.sh tls-start PORT CA CERT KEY [NAME [DIST_PORT]]
+#                                               node NAME@localhost (default tls) with only a TLS listener
+#                                               on PORT, distribution on DIST_PORT (default PORT + 20000)
+#   scripts/rabbit.sh tls-stop [NAME]           stop TLS node NAME (default tls) and delete its data (idempotent)
+#
+# Concurrent runs (several checkouts on one machine) each give their TLS node a name and ports of
+# their own; tls-start first stops TLS nodes whose starting process has exited (interrupted runs).
 #
 # The disposable nodes keep their data under ${TMPDIR:-/tmp}/postage-rabbit/<node>. They run as the
 # 'rabbitmq' user like the main broker, so they share its Erlang cookie (/var/lib/rabbitmq/.erlang.cookie),
@@ -241,18 +246,41 @@ cmd_cluster_queues() {
 
 TLS=tls
 
+# node_env's distribution port is PORT + 20000; a TLS node may be given its own (a free port the
+# caller picked can be above 45535), so it launches with RABBITMQ_DIST_PORT set.
+check_node_name() { [[ $1 =~ ^[A-Za-z0-9_-]+$ ]] || die "bad node name: $1"; }
+check_port() { [[ $1 =~ ^[0-9]+$ ]] && (( $1 > 0 && $1 < 65536 )) || die "bad port: $1"; }
+
+# The process that ran tls-start (the test, or a shell) owns the node: once it is gone and did not
+# stop its node (killed, interrupted), the next tls-start stops the node so it does not live on.
+stop_stale_tls_nodes() {
+  local dir name owner
+  for dir in "$BASE_DIR"/*/; do
+    [ -s "$dir/tls-owner" ] || continue
+    name=$(basename "$dir") owner=$(cat "$dir/tls-owner")
+    kill -0 "$owner" 2>/dev/null && continue
+    log "stopping TLS node $name left by exited process $owner"
+    cmd_tls_stop "$name"
+  done
+}
+
 cmd_tls_start() {
-  [ $# -eq 4 ] || die "usage: tls-start PORT CA_CERT CERT KEY"
-  local port=$1 ca=$2 cert=$3 key=$4 dir=$BASE_DIR/$TLS
-  [[ $port =~ ^[0-9]+$ ]] || die "bad port: $port"
+  [ $# -ge 4 ] && [ $# -le 6 ] || die "usage: tls-start PORT CA_CERT CERT KEY [NAME [DIST_PORT]]"
+  local port=$1 ca=$2 cert=$3 key=$4 name=${5:-$TLS}
+  check_port "$port"; check_node_name "$name"
+  local dist=${6:-$((port + 20000))} dir=$BASE_DIR/$name
+  check_port "$dist"
   local f; for f in "$ca" "$cert" "$key"; do [ -r "$f" ] || die "cannot read $f"; done
+  stop_stale_tls_nodes
   port_open "$port" && die "port $port busy"
+  port_open "$dist" && die "distribution port $dist busy"
+  epmd -names 2>/dev/null | grep -q "^name $name " && die "node $name@localhost already running"
   mkdir -p "$dir/certs"
   # the broker runs as 'rabbitmq' and may not be able to read the caller's files: copy them
   cp "$ca" "$dir/certs/ca.pem"; cp "$cert" "$dir/certs/cert.pem"; cp "$key" "$dir/certs/key.pem"
   chmod 600 "$dir/certs/key.pem"
-  # Distribution port = AMQP port + 20000 (node_env); no plain TCP listener, so only TLS clients get in.
-  node_prepare $TLS "listeners.tcp = none
+  # No plain TCP listener, so only TLS clients get in.
+  node_prepare "$name" "listeners.tcp = none
 listeners.ssl.default = 127.0.0.1:$port
 ssl_options.cacertfile = $dir/certs/ca.pem
 ssl_options.certfile = $dir/certs/cert.pem
@@ -260,11 +288,16 @@ ssl_options.keyfile = $dir/certs/key.pem
 ssl_options.verify = verify_peer
 ssl_options.fail_if_no_peer_cert = false
 disk_free_limit.absolute = 50MB"
-  node_launch $TLS "$port"
-  wait_ready "$port" $TLS@localhost 90
+  echo "$PPID" > "$dir/tls-owner"
+  ( node_env "$name" "$port"; export RABBITMQ_DIST_PORT=$dist; rabbitmq-server -detached >/dev/null 2>&1 )
+  wait_ready "$port" "$name@localhost" 90
 }
 
-cmd_tls_stop() { node_stop $TLS; rm -rf "${BASE_DIR:?}/$TLS"; log "tls node stopped"; }
+cmd_tls_stop() {
+  local name=${1:-$TLS}
+  check_node_name "$name"
+  node_stop "$name"; rm -rf "${BASE_DIR:?}/$name"; log "TLS node $name stopped"
+}
 
 # ---------------------------------------------------------------- dispatch
 
@@ -284,7 +317,7 @@ case $sub in
   cluster-stop)       cmd_cluster_stop ;;
   cluster-queues)     cmd_cluster_queues "$@" ;;
   tls-start)          cmd_tls_start "$@" ;;
-  tls-stop)           cmd_tls_stop ;;
+  tls-stop)           cmd_tls_stop "$@" ;;
   -h|--help|help|"")  usage ;;
   *)                  usage >&2; die "unknown subcommand: $sub" ;;
 esac

@@ -1,4 +1,5 @@
 import { execFile } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -7,7 +8,7 @@ import { CommandMessage, defineExchange, Fingerprint } from "@postage/core";
 import { connect, createConsumer, createProducer, type TransportError } from "@postage/transport";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { MessageProcessor, messageHandler, Scheduler } from "../../src/index.js";
-import { eventually, rabbitSh, randomName, settlesWithin } from "./support.js";
+import { eventually, freePorts, rabbitSh, randomName, settlesWithin } from "./support.js";
 
 const run = (command: string, args: string[], cwd?: string): Promise<string> =>
   new Promise((resolve, reject) =>
@@ -105,7 +106,10 @@ describe("credentials never appear in logs or errors (main broker, debug mode on
 });
 
 describe("amqps:// against a TLS-only node with a CA made in the test (openssl)", () => {
-  const PORT = 5681;
+  // A node name and ports of this run's own: runs in other checkouts (or CI beside a dev run) start
+  // their TLS nodes at the same time, and a shared name or port let one run stop or reach the other's.
+  const node = `tls-${randomBytes(4).toString("hex")}`;
+  let PORT: number;
   let dir: string;
   let ca: string;
   let otherCa: string;
@@ -122,14 +126,16 @@ describe("amqps:// against a TLS-only node with a CA made in the test (openssl)"
     await openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=some other CA", "-keyout", "other.key", "-out", "other.pem");
     ca = readFileSync(join(dir, "ca.pem"), "utf8");
     otherCa = readFileSync(join(dir, "other.pem"), "utf8");
-    // A TLS node left over by an interrupted run would hold the port with other certificates.
-    await rabbitSh("tls-stop");
-    await rabbitSh("tls-start", String(PORT), join(dir, "ca.pem"), join(dir, "server.pem"), join(dir, "server.key"));
+    const [amqpPort, distributionPort] = await freePorts(2);
+    if (amqpPort === undefined || distributionPort === undefined) throw new Error("freePorts(2) gave fewer than two ports");
+    PORT = amqpPort;
+    // (rabbit.sh stops TLS nodes left by interrupted runs before it starts this one)
+    await rabbitSh("tls-start", String(PORT), join(dir, "ca.pem"), join(dir, "server.pem"), join(dir, "server.key"), node, String(distributionPort));
     startedHere = true;
   }, 120_000);
 
   afterAll(async () => {
-    if (startedHere) await rabbitSh("tls-stop");
+    if (startedHere) await rabbitSh("tls-stop", node);
     rmSync(dir, { recursive: true, force: true });
   }, 60_000);
 
@@ -157,7 +163,7 @@ describe("amqps:// against a TLS-only node with a CA made in the test (openssl)"
     );
     await broker.close();
     expect(error?.code).toBe("TLS");
-    expect(error?.message).toMatch(/TLS connection to localhost:5681 failed/);
+    expect(error?.message).toContain(`TLS connection to localhost:${PORT} failed`);
     expect(error?.message).toMatch(/certificate/i);
     expect(allRenderings(error)).not.toContain("guest:guest");
   });
