@@ -1,9 +1,8 @@
 import type { ParseArgsConfig } from "node:util";
 import { defineExchange, type ExchangeDefinition, Fingerprint, type FingerprintDict } from "@postage/core";
 import { genericApplicationExchange } from "@postage/actors";
-import { type Broker, createProducer, TransportError } from "@postage/transport";
-import type { ResultMessage } from "@postage/core";
-import { CliError, EXIT, type ExitCode } from "./CliError.js";
+import type { Broker } from "@postage/transport";
+import { CliError, type ExitCode } from "./CliError.js";
 import type { Io } from "./Io.js";
 
 /** Option values as `util.parseArgs` returns them. */
@@ -80,21 +79,3 @@ export const exchangeOption = { exchange: { type: "string" } } as const;
 
 /** Help text of the address commands' `--exchange`. */
 export const EXCHANGE_HELP = `  --exchange <name>  the applications' exchange (default ${genericApplicationExchange.name})`;
-
-/**
- * Sends the RPC `name` once to `address` on `exchange` and gathers every reply until `timeout`.
- * @throws {CliError} exit 7 when nothing is bound at that address.
- */
-export async function gatherAt(broker: Broker, exchange: ExchangeDefinition, address: string, name: string, options: { timeout: number; signal: AbortSignal }): Promise<ResultMessage[]> {
-  const producer = createProducer(broker, { exchanges: [[exchange, address]], fingerprint: cliFingerprint() });
-  try {
-    return await producer.gather(name, {}, options);
-  } catch (error) {
-    if (error instanceof TransportError && error.code === "UNROUTABLE") {
-      throw new CliError("FAILED", `nobody listens at address "${address}" on exchange ${exchange.name}`, EXIT.NO_ROUTE);
-    }
-    throw error;
-  } finally {
-    await producer.close();
-  }
-}

@@ -1,5 +1,6 @@
 import { CliError, EXIT } from "../CliError.js";
-import { applicationExchange, type Command, EXCHANGE_HELP, exchangeOption, gatherAt, numberOption, timeoutOption } from "../Command.js";
+import type { Command } from "../Command.js";
+import { gatherFor, gatherOptions, gatherOptionsHelp } from "../gather.js";
 import { json, table } from "../table.js";
 
 type FingerprintView = Record<string, unknown>;
@@ -14,18 +15,15 @@ export const pingCommand: Command = {
   details: `Sends one ping to <address> and gathers every reply until the timeout: fan-out addresses
 (name, @host, name@host, pid@host, name#group, @*) answer once per application, round-robin ones
 (name/rr, name@host/rr, name#group/rr) once, id:<instance> once.
-  --timeout <ms>     how long to gather replies (default 1000)
-${EXCHANGE_HELP}
+${gatherOptionsHelp("replies")}
 Exit 3 when nobody answered, 7 when nothing is bound at that address.
 
   postage ping monitor`,
   positionals: { min: 1, max: 1 },
-  options: { ...timeoutOption, ...exchangeOption },
-  async run({ positionals, values, json: asJson, io, broker, signal }) {
-    const [address = ""] = positionals;
-    const timeout = numberOption(values, "timeout", 1_000);
-    const exchange = applicationExchange(values);
-    const replies = await gatherAt(await broker(), exchange, address, "ping", { timeout, signal });
+  options: gatherOptions,
+  async run(context) {
+    const { io, json: asJson } = context;
+    const { address, timeout, replies } = await gatherFor(context, context.positionals[0] ?? "", "ping");
     if (replies.length === 0) throw new CliError("TIMEOUT", `timeout: no application answered a ping at "${address}" within ${timeout} ms`, EXIT.TIMEOUT);
     const fingerprints = replies.map((reply) => (reply.ok && typeof reply.value === "object" && reply.value !== null ? (reply.value as FingerprintView) : reply.fingerprint));
     fingerprints.sort((a, b) => cell(a.name).localeCompare(cell(b.name)) || cell(a.instance).localeCompare(cell(b.instance)));

@@ -1,8 +1,7 @@
 import { addresses } from "@postage/actors";
-import { createProducer, TransportError } from "@postage/transport";
-import type { ResultMessage } from "@postage/core";
 import { EXIT } from "../CliError.js";
-import { applicationExchange, cliFingerprint, type Command, EXCHANGE_HELP, exchangeOption, numberOption, timeoutOption } from "../Command.js";
+import type { Command } from "../Command.js";
+import { gatherFor, gatherOptions, gatherOptionsHelp } from "../gather.js";
 import { json, table } from "../table.js";
 
 interface Description {
@@ -25,23 +24,14 @@ export const psCommand: Command = {
   details: `Asks every application (address ${addresses.everyone()}) to describe itself and prints one line each:
 name, type, state, pid, host, instance id and groups, however they are reached; components made
 with defineComponent add their behaviour machine's state (BEHAVIOUR).
-  --timeout <ms>     how long to gather answers (default 1000)
-${EXCHANGE_HELP}
+${gatherOptionsHelp("answers")}
 No application running is not an error (an empty list).`,
   positionals: { min: 0, max: 0 },
-  options: { ...timeoutOption, ...exchangeOption },
-  async run({ values, json: asJson, io, broker, signal }) {
-    const timeout = numberOption(values, "timeout", 1_000);
-    const exchange = applicationExchange(values);
-    const producer = createProducer(await broker(), { exchanges: [[exchange, addresses.everyone()]], fingerprint: cliFingerprint() });
-    let replies: ResultMessage[];
-    try {
-      replies = await producer.gather("describe", {}, { timeout, signal });
-    } catch (error) {
-      // Nothing bound to @*: no application runs.
-      if (!(error instanceof TransportError && error.code === "UNROUTABLE")) throw error;
-      replies = [];
-    }
+  options: gatherOptions,
+  async run(context) {
+    const { io, json: asJson } = context;
+    // Nothing bound to @*: no application runs.
+    const { exchange, timeout, replies } = await gatherFor(context, addresses.everyone(), "describe", "no replies");
     const apps = replies.filter((r) => r.ok && typeof r.value === "object" && r.value !== null).map((r) => r.value as Description);
     apps.sort((a, b) => cell(a.fingerprint.name).localeCompare(cell(b.fingerprint.name)) || cell(a.fingerprint.instance).localeCompare(cell(b.fingerprint.instance)));
     if (asJson) {

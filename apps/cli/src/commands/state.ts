@@ -1,5 +1,6 @@
 import { CliError, EXIT } from "../CliError.js";
-import { applicationExchange, type Command, EXCHANGE_HELP, exchangeOption, gatherAt, numberOption, timeoutOption } from "../Command.js";
+import type { Command } from "../Command.js";
+import { gatherFor, gatherOptions, gatherOptionsHelp } from "../gather.js";
 import { json } from "../table.js";
 
 /** The `behaviour` part of a component's `describe` answer. */
@@ -24,19 +25,16 @@ export const stateCommand: Command = {
 with defineComponent, its behaviour machine's state, state value and context as indented JSON (one
 line with --json): one object when one component answers, a list (with name and instance) when
 several do.
-  --timeout <ms>     how long to gather answers (default 1000)
-${EXCHANGE_HELP}
+${gatherOptionsHelp("answers")}
 Exit 3 when nobody answered, 1 when those who answered have no behaviour machine, 7 when nothing is
 bound at that address.
 
   postage state order`,
   positionals: { min: 1, max: 1 },
-  options: { ...timeoutOption, ...exchangeOption },
-  async run({ positionals, values, json: asJson, io, broker, signal }) {
-    const [address = ""] = positionals;
-    const timeout = numberOption(values, "timeout", 1_000);
-    const exchange = applicationExchange(values);
-    const replies = await gatherAt(await broker(), exchange, address, "describe", { timeout, signal });
+  options: gatherOptions,
+  async run(context) {
+    const { io, json: asJson } = context;
+    const { address, timeout, replies } = await gatherFor(context, context.positionals[0] ?? "", "describe");
     if (replies.length === 0) throw new CliError("TIMEOUT", `timeout: nobody at "${address}" answered within ${timeout} ms`, EXIT.TIMEOUT);
     const described = replies.filter((reply) => reply.ok && typeof reply.value === "object" && reply.value !== null).map((reply) => reply.value as Description);
     const components = described.filter((description) => typeof description.behaviour === "object" && description.behaviour !== null);
