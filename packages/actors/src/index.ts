@@ -62,4 +62,4 @@ export { reply } from "./component/reply.js";
 export type { SnapshotStore, PersistedSnapshot } from "./component/SnapshotStore.js";
 export { createFileSnapshotStore, type FileSnapshotStoreOptions } from "./component/createFileSnapshotStore.js";
 export { defineComponent, Component, type ComponentOptions, type BehaviourCounters } from "./component/defineComponent.js";
-export { sendCommand, callRpc, broadcastStatus, type Destination, type FromArgs, type CommandParameters, type ComponentAction, type RpcReplyEvent, type CallRpcOptions, type BroadcastStatusOptions } from "./component/componentActions.js";
+export { sendCommand, callRpc, broadcastStatus, type Destination, type AnyActionArgs, type FromArgs, type CommandParameters, type ComponentAction, type RpcReplyEvent, type CallRpcOptions, type BroadcastStatusOptions } from "./component/componentActions.js";

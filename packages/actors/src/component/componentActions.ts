@@ -1,6 +1,6 @@
 import { type ExchangeDefinition, type ResultMessage, StatusMessage } from "@postage/core";
 import type { Producer } from "@postage/transport";
-import type { ActionArgs, ActionFunction, EventObject, MachineContext, ParameterizedObject } from "xstate";
+import type { ActionArgs, EventObject, MachineContext } from "xstate";
 import { ActorError } from "../errors.js";
 
 /** What the action helpers need from the component whose machine runs them. @internal */
@@ -30,19 +30,27 @@ function runtimeOf(args: { system: object }, helper: string): ComponentRuntime {
 }
 
 /**
- * A value, or a function of the action's arguments that computes it. (The machine's context
- * and event types are inferred from where the action is used, not from this argument.)
+ * What XState passes any action, whatever its machine. The helpers' one type parameter `TArgs`
+ * extends it and is inferred from where the action is used in a machine, as that machine's
+ * `ActionArgs<TContext, TExpressionEvent, TEvent>` (its context, the transition's event, its
+ * events). (`self` is left out here: an `ActorRef` of one machine is not one of another's.)
  */
-export type FromArgs<T, TContext extends MachineContext, TExpressionEvent extends EventObject, TEvent extends EventObject> =
-  | T
-  | ((args: ActionArgs<NoInfer<TContext>, NoInfer<TExpressionEvent>, NoInfer<TEvent>>) => T);
+export type AnyActionArgs = Pick<ActionArgs<MachineContext, EventObject, EventObject>, "context" | "event" | "system">;
 
-/** The action the helpers return: XState's own action function type, so machines infer it. */
-export type ComponentAction<TContext extends MachineContext, TExpressionEvent extends EventObject, TParams extends ParameterizedObject["params"] | undefined, TEvent extends EventObject> =
-  ActionFunction<TContext, TExpressionEvent, TEvent, TParams, never, never, never, never, never>;
+/**
+ * A value, or a function of the action's arguments that computes it. (The arguments' type is
+ * inferred from where the action is used, not from this function.)
+ */
+export type FromArgs<T, TArgs extends AnyActionArgs> = T | ((args: NoInfer<TArgs>) => T);
 
-function resolve<T, C extends MachineContext, E extends EventObject, F extends EventObject>(value: FromArgs<T, C, E, F>, args: ActionArgs<C, E, F>): T {
-  return typeof value === "function" ? (value as (args: ActionArgs<C, E, F>) => T)(args) : (value as T);
+/**
+ * The action the helpers return, as XState calls an action function: with the action's arguments
+ * (and parameters, which the helpers do not use), so a machine's config infers `TArgs` for it.
+ */
+export type ComponentAction<TArgs extends AnyActionArgs> = (args: TArgs, params: unknown) => void;
+
+function resolve<T, TArgs extends AnyActionArgs>(value: FromArgs<T, TArgs>, args: TArgs): T {
+  return typeof value === "function" ? (value as (args: TArgs) => T)(args) : value;
 }
 
 /** Parameters of a command sent by a helper: any JSON value (`content.parameters`). */
@@ -63,16 +71,11 @@ function eksOf(runtime: ComponentRuntime, to: Destination): Array<[ExchangeDefin
  * @example
  * entry: sendCommand("mailer/rr", "send_receipt", ({ context }) => ({ orderId: context.orderId }))
  */
-export function sendCommand<
-  TContext extends MachineContext,
-  TExpressionEvent extends EventObject,
-  TParams extends ParameterizedObject["params"] | undefined,
-  TEvent extends EventObject,
->(
-  to: FromArgs<Destination, TContext, TExpressionEvent, TEvent>,
+export function sendCommand<TArgs extends AnyActionArgs>(
+  to: FromArgs<Destination, TArgs>,
   name: string,
-  params?: FromArgs<CommandParameters, TContext, TExpressionEvent, TEvent>,
-): ComponentAction<TContext, TExpressionEvent, TParams, TEvent> {
+  params?: FromArgs<CommandParameters, TArgs>,
+): ComponentAction<TArgs> {
   return (args) => {
     const runtime = runtimeOf(args, "sendCommand");
     const eks = eksOf(runtime, resolve(to, args));
@@ -116,17 +119,12 @@ export interface RpcReplyEvent<Type extends string = string> {
  * entry: callRpc("billing/rr", "charge", ({ context }) => ({ amount: context.total }), { onReply: "charged" }),
  * on: { charged: [{ guard: ({ event }) => event.ok, target: "paid" }, { target: "failed" }] }
  */
-export function callRpc<
-  TContext extends MachineContext,
-  TExpressionEvent extends EventObject,
-  TParams extends ParameterizedObject["params"] | undefined,
-  TEvent extends EventObject,
->(
-  to: FromArgs<Destination, TContext, TExpressionEvent, TEvent>,
+export function callRpc<TArgs extends AnyActionArgs>(
+  to: FromArgs<Destination, TArgs>,
   name: string,
-  params: FromArgs<CommandParameters, TContext, TExpressionEvent, TEvent> | undefined,
+  params: FromArgs<CommandParameters, TArgs> | undefined,
   options: CallRpcOptions,
-): ComponentAction<TContext, TExpressionEvent, TParams, TEvent> {
+): ComponentAction<TArgs> {
   return (args) => {
     const runtime = runtimeOf(args, "callRpc");
     const eks = eksOf(runtime, resolve(to, args));
@@ -149,15 +147,10 @@ export function callRpc<
  * @example
  * entry: broadcastStatus("shipped")
  */
-export function broadcastStatus<
-  TContext extends MachineContext,
-  TExpressionEvent extends EventObject,
-  TParams extends ParameterizedObject["params"] | undefined,
-  TEvent extends EventObject,
->(
-  status: FromArgs<string, TContext, TExpressionEvent, TEvent>,
+export function broadcastStatus<TArgs extends AnyActionArgs>(
+  status: FromArgs<string, TArgs>,
   options: BroadcastStatusOptions = {},
-): ComponentAction<TContext, TExpressionEvent, TParams, TEvent> {
+): ComponentAction<TArgs> {
   return (args) => {
     const runtime = runtimeOf(args, "broadcastStatus");
     const eks = eksOf(runtime, options.to ?? `${runtime.name}.status`);

@@ -1,5 +1,4 @@
-import type { ActionArgs, EventObject, MachineContext, ParameterizedObject } from "xstate";
-import type { ComponentAction } from "./componentActions.js";
+import type { AnyActionArgs, ComponentAction, FromArgs } from "./componentActions.js";
 import type { ComponentEvent, ReplyValue } from "./ComponentEvent.js";
 
 /**
@@ -9,14 +8,9 @@ import type { ComponentEvent, ReplyValue } from "./ComponentEvent.js";
  * @example
  * on: { status: { actions: reply(({ context }) => ({ orderId: context.orderId })) } }
  */
-export function reply<
-  TContext extends MachineContext,
-  TExpressionEvent extends EventObject,
-  TParams extends ParameterizedObject["params"] | undefined,
-  TEvent extends EventObject,
->(
-  make: ReplyValue | ((args: ActionArgs<NoInfer<TContext>, NoInfer<TExpressionEvent>, NoInfer<TEvent>>) => ReplyValue),
-): ComponentAction<TContext, TExpressionEvent, TParams, TEvent> {
+export function reply<TArgs extends AnyActionArgs>(
+  make: FromArgs<ReplyValue, TArgs>,
+): ComponentAction<TArgs> {
   return (args) => {
     const event = args.event as unknown as Partial<ComponentEvent>;
     if (typeof event.reply !== "function") return;
