@@ -2,11 +2,9 @@ import { defineExchange, Fingerprint } from "@postage/core";
 import { connect, createProducer } from "@postage/transport";
 import { afterAll, describe, expect, it } from "vitest";
 import { MessageProcessor, messageHandler, Scheduler } from "@postage/actors";
-import { MAIN_URL, markdownTable, randomName } from "./reliability/support.js";
+import { forceCloseConnection, MAIN_URL, markdownTable, randomName } from "./reliability/support.js";
 import { until, within } from "./lifecycle.js";
 import { defineConsumerLossCase } from "./consumerLoss.js";
-// rabbitmqctl close_connection of one named connection (the transport suite's helper).
-import { forceCloseConnection } from "../../transport/test/helpers.js";
 
 const figures: Array<[string, string | number]> = [];
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));

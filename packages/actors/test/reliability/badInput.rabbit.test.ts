@@ -1,9 +1,8 @@
-import { execFile } from "node:child_process";
 import { CommandMessage, defineExchange, Fingerprint } from "@postage/core";
 import { type Broker, connect, DEAD_LETTER_HEADERS, DEFAULT_DEAD_LETTER_EXCHANGE, type Delivery, type DriverConsumer, type DriverPublisher, type MessageProperties } from "@postage/transport";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { MessageProcessor, messageHandler, Scheduler } from "../../src/index.js";
-import { eventually, MAIN_URL, markdownTable, randomName, settlesWithin, sleep } from "./support.js";
+import { eventually, forceCloseConnection, MAIN_URL, markdownTable, randomName, settlesWithin, sleep } from "./support.js";
 
 const MAX_BYTES = 4_096;
 const fingerprint = Fingerprint.collect({ name: "bad-input-sender" }).toDict();
@@ -144,17 +143,6 @@ describe("bad input on a processor's queue (main broker, random names)", () => {
   });
 });
 
-/** Closes, broker side, the connections named `name` on the main broker: a consumer process dying mid-handler. */
-function killConnection(name: string): Promise<void> {
-  const run = (args: string[]): Promise<string> =>
-    new Promise((resolve, reject) => execFile("rabbitmqctl", args, (error, stdout) => (error ? reject(error) : resolve(stdout))));
-  return run(["list_connections", "-q", "--no-table-headers", "pid", "client_properties"]).then(async (listing) => {
-    for (const line of listing.split("\n")) {
-      if (line.includes(`{"connection_name","${name}"}`)) await run(["close_connection", line.split("\t")[0] ?? "", "simulated crash"]);
-    }
-  });
-}
-
 describe("a poison message that kills its consumer mid-handler (quorum queue, x-delivery-limit + DLX)", () => {
   it("is redelivered a bounded number of times, then dead-lettered by the broker; the next message is handled", async () => {
     const connectionName = randomName("poison-conn");
@@ -180,7 +168,8 @@ describe("a poison message that kills its consumer mid-handler (quorum queue, x-
         messageHandler("command", "poison", async () => {
           poisonRuns += 1;
           // The process "dies" before it can ack or dead-letter: its connection goes away under it.
-          await killConnection(connectionName);
+          // a consumer process dying mid-handler
+          await forceCloseConnection(connectionName, "simulated crash");
         }),
         messageHandler("command", "good", (content) => {
           handledAfter.push((content.parameters as { n: number }).n);

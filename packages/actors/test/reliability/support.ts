@@ -30,6 +30,24 @@ export function rabbitSh(...args: string[]): Promise<string> {
   });
 }
 
+/**
+ * Closes, broker side, every connection named `connectionName` on the main broker (as a broker
+ * restart or a crashed peer would), through `rabbitmqctl` (needs root); other connections, other
+ * test files' included, are left alone. Resolves with how many it closed; rejects when
+ * `rabbitmqctl` fails.
+ */
+export async function forceCloseConnection(connectionName: string, reason = "postage test: forced close"): Promise<number> {
+  const rabbitmqctl = (args: string[]): Promise<string> =>
+    new Promise((resolve, reject) => execFile("rabbitmqctl", args, (error, stdout) => (error ? reject(error) : resolve(stdout))));
+  const listing = await rabbitmqctl(["list_connections", "-q", "--no-table-headers", "pid", "client_properties"]);
+  const pids = listing
+    .split("\n")
+    .filter((line) => line.includes(`{"connection_name","${connectionName}"}`))
+    .map((line) => line.split("\t")[0] ?? "");
+  for (const pid of pids) await rabbitmqctl(["close_connection", pid, reason]);
+  return pids.length;
+}
+
 /** Polls `check` until it holds; throws naming `what` after `timeout` ms. */
 export async function eventually(check: () => boolean | Promise<boolean>, what: string, timeout = 30_000): Promise<void> {
   const deadline = Date.now() + timeout;
