@@ -62,7 +62,8 @@ function describeReply(reply: ResultMessage): string {
     const value = reply.value as { state?: unknown; context?: { orderId?: unknown; total?: unknown; paid?: unknown; trackingId?: unknown } } | null;
     if (value !== null && typeof value === "object" && "state" in value) {
       const context = value.context ?? {};
-      const facts = [`order ${show(context.orderId)}`, `total ${show(context.total)}`, `paid ${show(context.paid)}`];
+      // (no order yet before `place`: idle)
+      const facts = [...(context.orderId === undefined || context.orderId === null ? [] : [`order ${show(context.orderId)}`]), `total ${show(context.total)}`, `paid ${show(context.paid)}`];
       if (context.trackingId) facts.push(`tracking ${show(context.trackingId)}`);
       return `success  state ${show(value.state)}  (${facts.join(", ")})`;
     }
@@ -87,7 +88,10 @@ export async function sendOrders(ctx: DemoContext, options: { timeout?: number }
   let asExpected = true;
   try {
     // The receiver keeps its order across runs: one left open by an earlier walk is cancelled first.
+    // The check is a message like the others, so it is printed as one (the order prints receiving it).
+    ctx.out.line("order_send", "->", `${address}  rpc status {}  (is an order of an earlier run still open?)`);
     const before = await producer.call("status", {});
+    ctx.out.line("order_send", before.ok ? "<-" : "!!", describeReply(before));
     const state = (before.value as { state?: unknown } | null)?.state;
     if (before.ok && typeof state === "string" && state.startsWith("open")) {
       ctx.out.line("order_send", "->", `${address}  rpc cancel  (an earlier order is still ${state})`);

@@ -2,6 +2,34 @@
 import { beforeAll, describe, expect, it } from "vitest";
 import { demo, ensureBuilt } from "./processes.js";
 
+/**
+ * The order flow's lines read in the order things happen: each message the order prints as
+ * received (`order <- rpc pay`) comes after the sender's line sending it (`order_send -> order  rpc
+ * pay ...`), and each reply the sender prints comes after the order received that call.
+ */
+function expectOrderFlowInOrder(out: string): void {
+  const section = out.slice(out.indexOf("6. A component"), out.indexOf("Done:"));
+  const sent: string[] = []; // sent, not yet seen received
+  let receivedCalls = 0;
+  let replies = 0;
+  for (const line of section.split("\n")) {
+    const sending = /^\s+order_send\s+->\s+\S+\s+(rpc|command) (\S+)/.exec(line);
+    const receiving = /^\s+order\s+<-\s+(rpc|command) (\S+)/.exec(line);
+    if (sending) sent.push(`${sending[1]} ${sending[2]}`);
+    if (receiving) {
+      const what = `${receiving[1]} ${receiving[2]}`;
+      expect(sent, `"${line.trim()}" before the sender's line\n${section}`).toContain(what);
+      sent.splice(sent.indexOf(what), 1);
+      if (receiving[1] === "rpc") receivedCalls += 1;
+    }
+    if (/^\s+order_send\s+(<-|!!)/.test(line)) {
+      replies += 1;
+      expect(replies, `"${line.trim()}" before the order received that call\n${section}`).toBeLessThanOrEqual(receivedCalls);
+    }
+  }
+  expect(sent, "sent but never received").toEqual([]);
+}
+
 describe("the tour", () => {
   beforeAll(() => ensureBuilt());
 
@@ -31,6 +59,7 @@ describe("the tour", () => {
     expect(out).toMatch(/order\s+stopped, its order shipped/);
     expect(out).toMatch(/Done: 6 flows in \d+\.\d s\./);
     expect(tour.stderr).toBe("");
+    expectOrderFlowInOrder(out);
   });
 
   it("with --inspect, serves the live inspector during the tour and after it until Ctrl-C", async () => {
