@@ -22,6 +22,28 @@ describe("encoders", () => {
     expect(jsonEncoder.decode(jsonEncoder.encode(body))).toEqual(body);
   });
 
+  it("reads UTF-8 bodies exactly, ASCII or not, and refuses every malformed form with NOT_UTF8", () => {
+    const body = new CommandMessage("näme", { text: "héllo wörld 𝄞 \u{fffd} \u0000 日本" }).toBody();
+    const bytes = jsonEncoder.encode(body);
+    expect(jsonEncoder.decode(bytes)).toEqual(body);
+    // The same bytes in a plain Uint8Array (not a Buffer), at an offset in a larger buffer.
+    const framed = new Uint8Array(bytes.byteLength + 7);
+    framed.set(bytes, 3);
+    expect(jsonEncoder.decode(framed.subarray(3, 3 + bytes.byteLength))).toEqual(body);
+    const malformed: Array<[string, number[]]> = [
+      ["a lone continuation byte", [0x80]],
+      ["a truncated 2-byte sequence", [0xc3]],
+      ["an overlong slash", [0xc0, 0xaf]],
+      ["an encoded surrogate", [0xed, 0xa0, 0x80]],
+      ["a code point over U+10FFFF", [0xf4, 0x90, 0x80, 0x80]],
+      ["a byte never valid", [0xff]],
+    ];
+    for (const [what, sequence] of malformed) {
+      const wrapped = Uint8Array.from([...Buffer.from('{"a":"'), ...sequence, ...Buffer.from('"}')]);
+      expect(() => jsonEncoder.decode(wrapped), what).toThrow(expect.objectContaining({ code: "NOT_UTF8" }));
+    }
+  });
+
   it("can be swapped: decoding uses the given encoder and checks its content type", () => {
     const custom = new Base64JsonEncoder();
     const bytes = custom.encode(new CommandMessage("sum", [1, 2]).toBody());

@@ -1,4 +1,4 @@
-import { Buffer, isUtf8 } from "node:buffer";
+import { Buffer, isAscii, isUtf8 } from "node:buffer";
 import { DecodeError } from "./errors.js";
 import type { MessageBody } from "./Message.js";
 
@@ -29,9 +29,14 @@ export class JsonEncoder implements Encoder {
 
   /** @throws {DecodeError} `NOT_UTF8` or `NOT_JSON`. */
   decode(bytes: Uint8Array): unknown {
-    // isUtf8 + toString is several times faster than a fatal TextDecoder, and as strict.
-    if (!isUtf8(bytes)) throw new DecodeError("NOT_UTF8", "body is not valid UTF-8 text");
-    const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString("utf8");
+    const buffer = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let text: string;
+    // Bodies are nearly always ASCII: checked (SIMD) then read as Latin-1, which for ASCII is the
+    // same text and a cheaper copy than UTF-8 decoding. Else isUtf8 + a UTF-8 read: several times
+    // faster than a fatal TextDecoder, and as strict (overlong forms, surrogates, truncations refused).
+    if (isAscii(buffer)) text = buffer.toString("latin1");
+    else if (isUtf8(buffer)) text = buffer.toString("utf8");
+    else throw new DecodeError("NOT_UTF8", "body is not valid UTF-8 text");
     try {
       // JSON.parse defines "__proto__" as an own property, so hostile keys cannot reach a prototype.
       return JSON.parse(text) as unknown;
