@@ -317,10 +317,10 @@ export class MessageProcessor implements ProcessorHandle {
    * Stay synchronous when possible: a returned promise costs the delivery a turn.
    */
   protected dispatch(incoming: Incoming): HandlersOutcome | Promise<HandlersOutcome> | undefined {
-    const { message } = incoming;
-    const handlers = this.handlers.for(message);
+    const handlers = this.handlers.for(incoming.message);
     if (handlers === undefined) return undefined;
-    return runHandlers(handlers, this, { message, body: incoming.body, delivery: incoming.delivery, reply: incoming.reply });
+    // An Incoming is a HandlerInput (message, body, delivery, reply): handed over as it is.
+    return runHandlers(handlers, this, incoming);
   }
 
   /** @internal Announces the actor to inspection listeners (on start, after a change of groups or bindings). */

@@ -8,7 +8,7 @@ export interface HandlerInput {
   readonly body: MessageBody;
   readonly delivery: Delivery;
   /** Present when the delivery asks for a reply (it has a `reply_to`). */
-  readonly reply: ReplyFunction | undefined;
+  readonly reply?: ReplyFunction | undefined;
 }
 
 /** What running the handlers of one delivery came to. */
@@ -52,6 +52,95 @@ function filtered(handler: HandlerDefinition<never>, body: MessageBody): { body:
   }
 }
 
+/** The reply function of a delivery that asks for none: replying does nothing. */
+const noReply: ReplyFunction = () => Promise.resolve();
+
+/**
+ * One run of the handlers of one delivery. A class rather than closures: the common delivery (one
+ * handler, synchronous, no filters) allocates the run, its outcome and one context, nothing else.
+ */
+class HandlersRun<P extends ProcessorHandle> {
+  readonly outcome: HandlersOutcome = { completed: 0, filtered: 0, failures: [], rejectReason: undefined };
+  /** The first error of an RPC handler: the caller is told about it if nobody replied. */
+  private rpcFailure: unknown;
+  private replied = false;
+  /** The caller gets one reply: the first one sent. */
+  readonly reply: ReplyFunction;
+  /** Handed to handlers in their context: a function of its own, so it can be destructured. */
+  readonly reject = (reason: string): void => {
+    this.outcome.rejectReason ??= reason;
+  };
+
+  constructor(
+    private readonly handlers: readonly HandlerDefinition<P>[],
+    private readonly processor: P,
+    private readonly input: HandlerInput,
+  ) {
+    const original = input.reply;
+    this.reply =
+      original === undefined
+        ? noReply
+        : (result) => {
+            if (this.replied) return Promise.resolve();
+            this.replied = true;
+            return original(result);
+          };
+  }
+
+  step(index: number): MaybePromise<HandlersOutcome> {
+    const { handlers, input, outcome } = this;
+    for (let i = index; i < handlers.length; i += 1) {
+      const handler = handlers[i]!;
+      const view = handler.filters.length === 0 ? input : filtered(handler as HandlerDefinition<never>, input.body);
+      if (view === undefined) {
+        outcome.filtered += 1;
+        continue;
+      }
+      const context: HandlerContext<P> = { processor: this.processor, message: view.message, body: view.body, delivery: input.delivery, reject: this.reject };
+      let result: unknown;
+      try {
+        result = handler.invoke(context, this.reply);
+      } catch (error) {
+        this.fail(handler, error);
+        continue;
+      }
+      if (isPromise(result)) {
+        return Promise.resolve(result).then(
+          () => {
+            outcome.completed += 1;
+            return this.step(i + 1);
+          },
+          (error: unknown) => {
+            this.fail(handler, error);
+            return this.step(i + 1);
+          },
+        );
+      }
+      outcome.completed += 1;
+    }
+    return this.finish();
+  }
+
+  private fail(handler: HandlerDefinition<P>, error: unknown): void {
+    this.outcome.failures.push(error);
+    this.outcome.rejectReason ??= `handler for ${handler.type} "${handler.name}" threw ${describeError(error)}`;
+    if (handler.rpc) this.rpcFailure ??= error;
+  }
+
+  private finish(): MaybePromise<HandlersOutcome> {
+    const outcome = this.outcome;
+    const reply = this.input.reply;
+    if (this.rpcFailure === undefined || this.replied || reply === undefined) return outcome;
+    return reply(ExceptionResult.fromError(this.rpcFailure)).then(
+      () => outcome,
+      (error: unknown) => {
+        outcome.failures.push(error);
+        return outcome;
+      },
+    );
+  }
+}
+
 /**
  * Runs every handler registered for one delivery, in registration order, one after the other.
  * Stays synchronous while the handlers are (the common case costs no promise); a handler that
@@ -63,67 +152,5 @@ export function runHandlers<P extends ProcessorHandle>(
   processor: P,
   input: HandlerInput,
 ): MaybePromise<HandlersOutcome> {
-  const outcome: HandlersOutcome = { completed: 0, filtered: 0, failures: [], rejectReason: undefined };
-  let replied = false;
-  let rpcFailure: unknown;
-  // The caller gets one reply: the first one sent.
-  const reply: ReplyFunction = (result) => {
-    if (replied) return Promise.resolve();
-    replied = true;
-    return input.reply ? input.reply(result) : Promise.resolve();
-  };
-  const reject = (reason: string): void => {
-    outcome.rejectReason ??= reason;
-  };
-  const fail = (handler: HandlerDefinition<P>, error: unknown): void => {
-    outcome.failures.push(error);
-    outcome.rejectReason ??= `handler for ${handler.type} "${handler.name}" threw ${describeError(error)}`;
-    if (handler.rpc) rpcFailure ??= error;
-  };
-
-  const finish = (): MaybePromise<HandlersOutcome> => {
-    if (rpcFailure === undefined || replied || input.reply === undefined) return outcome;
-    return input.reply(ExceptionResult.fromError(rpcFailure)).then(
-      () => outcome,
-      (error: unknown) => {
-        outcome.failures.push(error);
-        return outcome;
-      },
-    );
-  };
-
-  const step = (index: number): MaybePromise<HandlersOutcome> => {
-    for (let i = index; i < handlers.length; i += 1) {
-      const handler = handlers[i]!;
-      const view = handler.filters.length === 0 ? input : filtered(handler as HandlerDefinition<never>, input.body);
-      if (view === undefined) {
-        outcome.filtered += 1;
-        continue;
-      }
-      const context: HandlerContext<P> = { processor, message: view.message, body: view.body, delivery: input.delivery, reject };
-      let result: unknown;
-      try {
-        result = handler.invoke(context, reply);
-      } catch (error) {
-        fail(handler, error);
-        continue;
-      }
-      if (isPromise(result)) {
-        return Promise.resolve(result).then(
-          () => {
-            outcome.completed += 1;
-            return step(i + 1);
-          },
-          (error: unknown) => {
-            fail(handler, error);
-            return step(i + 1);
-          },
-        );
-      }
-      outcome.completed += 1;
-    }
-    return finish();
-  };
-
-  return step(0);
+  return new HandlersRun(handlers, processor, input).step(0);
 }
