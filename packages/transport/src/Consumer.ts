@@ -346,16 +346,27 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
     return traced === undefined ? decide(incoming, policy, undefined) : traced.around(() => decide(incoming, policy, traced));
   };
 
-  /** Runs the handler on a decoded delivery and turns its outcome into the delivery's disposition. */
-  const decide = async (incoming: Incoming, policy: FailurePolicy, traced: ProcessSpan | undefined): Promise<Disposition> => {
-    const delivery = incoming.delivery;
-    let decision: HandlerOutcome;
-    try {
-      decision = await handler(incoming);
-    } catch (error) {
+  /**
+   * Runs the handler on a decoded delivery and turns its outcome into the delivery's disposition.
+   * Not an async function: a handler's promise is chained once (no extra promise and turn per delivery).
+   */
+  const decide = (incoming: Incoming, policy: FailurePolicy, traced: ProcessSpan | undefined): Promise<Disposition> => {
+    const failed = (error: unknown): Promise<Disposition> => {
       counters.rejected += 1;
-      return deadLetter(delivery, "HANDLER_ERROR", error instanceof Error ? `${error.name}: ${error.message}` : String(error), policy, traced);
+      return deadLetter(incoming.delivery, "HANDLER_ERROR", error instanceof Error ? `${error.name}: ${error.message}` : String(error), policy, traced);
+    };
+    let decision: HandlerOutcome | PromiseLike<HandlerOutcome>;
+    try {
+      decision = handler(incoming);
+    } catch (error) {
+      return failed(error);
     }
+    if (isThenable(decision)) return Promise.resolve(decision).then((settled) => dispose(incoming.delivery, settled, policy, traced), failed);
+    return Promise.resolve(dispose(incoming.delivery, decision, policy, traced));
+  };
+
+  /** The disposition a handler's decision comes to (dead-lettering first when it refused the message). */
+  const dispose = (delivery: Delivery, decision: HandlerOutcome, policy: FailurePolicy, traced: ProcessSpan | undefined): Disposition | Promise<Disposition> => {
     if (decision === undefined || decision === "ack") {
       counters.handled += 1;
       return "ack";
@@ -457,6 +468,10 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
   };
   const unregister = broker.own("consumer", consumer);
   return consumer;
+}
+
+function isThenable<T>(value: T | PromiseLike<T>): value is PromiseLike<T> {
+  return typeof (value as PromiseLike<T> | null | undefined)?.then === "function";
 }
 
 /** A driver consumer's queue name, or undefined while a server-named queue is not declared yet. */
