@@ -1,7 +1,7 @@
 import { MessageProcessor, messageHandler, messageHandlerFullBody } from "@postage/actors";
 import { Fingerprint } from "@postage/core";
-import { createProducer } from "@postage/transport";
 import { type DemoContext, label } from "./DemoContext.js";
+import { ECHO_RECEIVER, echoSender } from "./echoParties.js";
 import { show } from "./Printer.js";
 import { ECHO_FANOUT_KEY, ECHO_KEY } from "./settings.js";
 
@@ -16,7 +16,7 @@ import { ECHO_FANOUT_KEY, ECHO_KEY } from "./settings.js";
  */
 export function receiveAdvancedEcho(ctx: DemoContext, options: { index?: number } = {}): MessageProcessor {
   const { echoExchange, echoQueue } = ctx.names;
-  const fingerprint = Fingerprint.collect({ name: "echo_receive", type: "controller" });
+  const fingerprint = Fingerprint.collect(ECHO_RECEIVER);
   const privateQueue = { name: `${echoQueue}-${fingerprint.instance ?? `${fingerprint.pid}@${fingerprint.host}`}`, exclusive: true, autoDelete: true };
   const who = label("echo_receive", options.index);
   return ctx.scheduler.add(
@@ -49,11 +49,7 @@ export function receiveAdvancedEcho(ctx: DemoContext, options: { index?: number 
 export async function sendAdvancedEcho(ctx: DemoContext, options: { count?: number } = {}): Promise<void> {
   const { echoExchange } = ctx.names;
   const count = options.count ?? 1;
-  const producer = createProducer(ctx.broker, {
-    exchanges: [[echoExchange, ECHO_KEY]],
-    commands: ["echo"],
-    fingerprint: Fingerprint.collect({ name: "echo_send", type: "application" }),
-  });
+  const producer = echoSender(ctx);
   try {
     for (let i = 1; i <= count; i++) {
       const text = count === 1 ? "A single test message" : `A single test message #${i}`;

@@ -1,6 +1,5 @@
-import { Fingerprint } from "@postage/core";
-import { createProducer } from "@postage/transport";
 import type { DemoContext } from "./DemoContext.js";
+import { echoSender } from "./echoParties.js";
 
 /**
  * Sends the `quit` command on the echo exchange with `key`: every processor stops on it (a
@@ -10,10 +9,10 @@ import type { DemoContext } from "./DemoContext.js";
  */
 export async function sendQuit(ctx: DemoContext, key: string): Promise<void> {
   const { echoExchange } = ctx.names;
-  const producer = createProducer(ctx.broker, { exchanges: [[echoExchange, key]], fingerprint: Fingerprint.collect({ name: "echo_send", type: "application" }) });
+  const producer = echoSender(ctx);
   try {
     ctx.out.line("echo_send", "->", `${echoExchange.name}/${key}  command quit`);
-    await producer.command("quit");
+    await producer.to({ key }).command("quit");
   } finally {
     await producer.close();
   }

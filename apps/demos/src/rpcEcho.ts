@@ -1,7 +1,7 @@
-import { MessageProcessor, rpcHandler } from "@postage/actors";
-import { Fingerprint, SuccessResult } from "@postage/core";
-import { createProducer } from "@postage/transport";
+import { type MessageProcessor, rpcHandler } from "@postage/actors";
+import { SuccessResult } from "@postage/core";
 import { type DemoContext, label } from "./DemoContext.js";
+import { echoSender, sharedQueueEchoReceiver } from "./echoParties.js";
 import { show } from "./Printer.js";
 import { ECHO_KEY } from "./settings.js";
 
@@ -10,21 +10,14 @@ export const RPC_ECHO_ANSWER = "RPC message received";
 
 /** The seed's RPC echo receiver: prints the parameters of `echo` and answers a success result. */
 export function receiveRpcEcho(ctx: DemoContext, options: { index?: number } = {}): MessageProcessor {
-  const { echoExchange, echoQueue } = ctx.names;
   const who = label("echo_receive", options.index);
-  return ctx.scheduler.add(
-    new MessageProcessor({
-      fingerprint: { name: "echo_receive", type: "controller" },
-      bindings: [[echoExchange, [[echoQueue, ECHO_KEY]]]],
-      handlers: [
-        rpcHandler("command", "echo", async (content, reply) => {
-          ctx.out.line(who, "<-", `rpc echo ${show(content.parameters)}`);
-          await reply(new SuccessResult(RPC_ECHO_ANSWER));
-          ctx.out.line(who, "->", `success ${show(RPC_ECHO_ANSWER)}`);
-        }),
-      ],
+  return sharedQueueEchoReceiver(ctx, [
+    rpcHandler("command", "echo", async (content, reply) => {
+      ctx.out.line(who, "<-", `rpc echo ${show(content.parameters)}`);
+      await reply(new SuccessResult(RPC_ECHO_ANSWER));
+      ctx.out.line(who, "->", `success ${show(RPC_ECHO_ANSWER)}`);
     }),
-  );
+  ]);
 }
 
 /**
@@ -33,12 +26,7 @@ export function receiveRpcEcho(ctx: DemoContext, options: { index?: number } = {
  */
 export async function sendRpcEcho(ctx: DemoContext, options: { timeout?: number; retries?: number } = {}): Promise<boolean> {
   const { echoExchange } = ctx.names;
-  const producer = createProducer(ctx.broker, {
-    exchanges: [[echoExchange, ECHO_KEY]],
-    commands: ["echo"],
-    fingerprint: Fingerprint.collect({ name: "echo_send", type: "application" }),
-    rpc: { timeout: options.timeout ?? 5_000, retries: options.retries ?? 1 },
-  });
+  const producer = echoSender(ctx, { timeout: options.timeout ?? 5_000, retries: options.retries ?? 1 });
   try {
     const text = "RPC test message";
     ctx.out.line("echo_send", "->", `${echoExchange.name}/${ECHO_KEY}  rpc echo ${show(text)}`);

@@ -1,11 +1,9 @@
 // The order demo as a person runs it: `order receive` and `order send` as processes on RabbitMQ,
 // a Python-Postage-style client driving the same order, and the order surviving a restart.
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { connect as amqpConnect, type Channel, type ChannelModel, type ConsumeMessage } from "amqplib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { deleteDemoApplications, demo, ensureBuilt, killAll, postage, type Program, RABBIT_URL, randomName } from "./processes.js";
+import { isolatedOrderDemo } from "./orderDemo.js";
+import { demo, ensureBuilt, killAll, postage, type Program, RABBIT_URL } from "./processes.js";
 
 const READY = /order receiver ready/;
 
@@ -34,14 +32,8 @@ async function pythonCall(channel: Channel, exchange: string, key: string, name:
 }
 
 describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("the order demo on RabbitMQ", () => {
-  const stateDirectory = mkdtempSync(join(tmpdir(), "postage-order-demo-"));
-  const env = {
-    POSTAGE_URL: RABBIT_URL,
-    POSTAGE_DEMO_APP_EXCHANGE: randomName("order-apps"),
-    POSTAGE_DEMO_APP_PREFIX: `${randomName("order")}-`,
-    POSTAGE_DEMO_STATE_DIR: stateDirectory,
-  };
-  const order = `${env.POSTAGE_DEMO_APP_PREFIX}order`;
+  const orderDemo = isolatedOrderDemo("order-demo");
+  const { env, order } = orderDemo;
   let python: ChannelModel;
   let first: Program | undefined;
   let channel: Channel;
@@ -57,8 +49,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("the order demo on Rabb
     await killAll();
     await channel?.close();
     await python?.close();
-    await deleteDemoApplications(env.POSTAGE_DEMO_APP_EXCHANGE, [order]);
-    rmSync(stateDirectory, { recursive: true, force: true });
+    await orderDemo.remove();
   });
 
   it("walks one order through, printing each reply; shipping before paying is refused", async () => {

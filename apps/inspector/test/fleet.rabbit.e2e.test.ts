@@ -8,7 +8,8 @@ import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { connect } from "@postage/transport";
 import { CHROMIUM, launchChromium, markDocument, openPage, wasReloaded } from "./browser.js";
-import { CLI_BIN, demo, ensureBuilt, killAll, Program, postage, RABBIT_URL, randomName } from "../../demos/test/processes.js";
+import { demo, ensureBuilt, killAll, type Program, postage, RABBIT_URL, randomName } from "../../demos/test/processes.js";
+import { startInspectorCli } from "./inspectorCli.js";
 
 const SCREENSHOTS = fileURLToPath(new URL("../screenshots/", import.meta.url));
 // Generous: announces come with heartbeats (every 2 s) and a slow machine may take a while; polls end as soon as they pass.
@@ -36,7 +37,6 @@ describe.skipIf(!existsSync(CHROMIUM) || process.env.POSTAGE_SKIP_RABBIT === "1"
   const monitor = `${prefix}monitor`;
   const logger = `${prefix}logger`;
   const onApps = ["--exchange", apps.POSTAGE_DEMO_APP_EXCHANGE];
-  let inspect: Program;
   let fleet: Program;
   let browser: Browser | undefined;
   let page: Page;
@@ -81,9 +81,7 @@ describe.skipIf(!existsSync(CHROMIUM) || process.env.POSTAGE_SKIP_RABBIT === "1"
   beforeAll(async () => {
     ensureBuilt();
     // The inspector first, so it sees the applications announce themselves as they start.
-    inspect = new Program(CLI_BIN, ["inspect", "--port", "0", "--json"], { POSTAGE_URL: RABBIT_URL });
-    await inspect.waitFor(/"url"/, { timeout: 30_000 });
-    const { url } = JSON.parse(inspect.stdout.trim()) as { url: string };
+    const url = await startInspectorCli();
     fleet = demo(["generic-app", "receive"], apps);
     await fleet.waitFor(/receiver ready/, { timeout: 30_000 });
 

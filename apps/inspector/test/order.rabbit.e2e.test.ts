@@ -1,29 +1,22 @@
 // The inspector watching a component's own state machine, as a person uses it: the order demo
 // receiving on RabbitMQ in one process, `postage inspect` in another, the page in headless
 // Chromium, and the order driven with `postage rpc`: the page follows it through its states.
-import { existsSync, mkdirSync, mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { CHROMIUM, launchChromium, markDocument, openPage, wasReloaded } from "./browser.js";
-import { CLI_BIN, deleteDemoApplications, demo, ensureBuilt, killAll, Program, postage, RABBIT_URL, randomName } from "../../demos/test/processes.js";
+import { isolatedOrderDemo } from "../../demos/test/orderDemo.js";
+import { demo, ensureBuilt, killAll, type Program, postage } from "../../demos/test/processes.js";
+import { startInspectorCli } from "./inspectorCli.js";
 
 const SCREENSHOTS = fileURLToPath(new URL("../screenshots/", import.meta.url));
 // Generous: a slow machine may take a while; polls end as soon as they pass.
 const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 30_000, interval: 100 });
 
 describe.skipIf(!existsSync(CHROMIUM) || process.env.POSTAGE_SKIP_RABBIT === "1")("inspector page watching the order demo's machine on RabbitMQ", () => {
-  const stateDirectory = mkdtempSync(join(tmpdir(), "postage-order-inspect-"));
-  const env = {
-    POSTAGE_URL: RABBIT_URL,
-    POSTAGE_DEMO_APP_EXCHANGE: randomName("inspector-order"),
-    POSTAGE_DEMO_APP_PREFIX: `${randomName("insp")}-`,
-    POSTAGE_DEMO_STATE_DIR: stateDirectory,
-  };
-  const order = `${env.POSTAGE_DEMO_APP_PREFIX}order`;
-  let inspect: Program;
+  const orderDemo = isolatedOrderDemo("inspector-order");
+  const { env, order } = orderDemo;
   let receiver: Program;
   let browser: Browser | undefined;
   let page: Page;
@@ -42,9 +35,7 @@ describe.skipIf(!existsSync(CHROMIUM) || process.env.POSTAGE_SKIP_RABBIT === "1"
 
   beforeAll(async () => {
     ensureBuilt();
-    inspect = new Program(CLI_BIN, ["inspect", "--port", "0", "--json"], { POSTAGE_URL: RABBIT_URL });
-    await inspect.waitFor(/"url"/, { timeout: 30_000 });
-    const { url } = JSON.parse(inspect.stdout.trim()) as { url: string };
+    const url = await startInspectorCli();
     receiver = demo(["order", "receive"], env);
     await receiver.waitFor(/order receiver ready/, { timeout: 30_000 });
     browser = await launchChromium();
@@ -56,8 +47,7 @@ describe.skipIf(!existsSync(CHROMIUM) || process.env.POSTAGE_SKIP_RABBIT === "1"
   afterAll(async () => {
     await browser?.close();
     await killAll();
-    await deleteDemoApplications(env.POSTAGE_DEMO_APP_EXCHANGE, [order]);
-    rmSync(stateDirectory, { recursive: true, force: true });
+    await orderDemo.remove();
   });
 
   it("draws the order's machine nested, beside its lifecycle, in its first state", async () => {
