@@ -64,6 +64,17 @@ async function failure(promise: Promise<unknown>): Promise<TransportError> {
 }
 
 /** Polls `check` until it is true; fails after `timeout` ms. */
+/** A consumer of a server-named queue that acks everything and keeps what it got. */
+async function collectingConsumer(driver: RabbitDriver): Promise<{ consumer: ReturnType<RabbitDriver["createConsumer"]>; received: Delivery[] }> {
+  const received: Delivery[] = [];
+  const consumer = driver.createConsumer({ queue: { name: "", exclusive: true } }, (d) => {
+    received.push(d);
+    return "ack";
+  });
+  await consumer.ready;
+  return { consumer, received };
+}
+
 async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeout = 30_000): Promise<void> {
   const deadline = Date.now() + timeout;
   while (!(await check())) {
@@ -297,12 +308,7 @@ describe.skipIf(process.env["POSTAGE_SKIP_RABBIT"] === "1")("RabbitDriver agains
 
     it("hands bodies over byte for byte, even JSON-typed ones that are not UTF-8, with their properties", async () => {
       const { driver } = openDriver();
-      const received: Delivery[] = [];
-      const consumer = driver.createConsumer({ queue: { name: "", exclusive: true } }, (d) => {
-        received.push(d);
-        return "ack";
-      });
-      await consumer.ready;
+      const { consumer, received } = await collectingConsumer(driver);
       const publisher = driver.createPublisher({ confirm: true });
       const invalidUtf8 = Uint8Array.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d]); // {"a":"\xff\xfe"}
       const bigInt = bytes('{"n": 12345678901234567890, "f": 1.0}');
@@ -319,6 +325,26 @@ describe.skipIf(process.env["POSTAGE_SKIP_RABBIT"] === "1")("RabbitDriver agains
       expect(second?.properties.persistent).toBeUndefined();
       expect(third?.properties).toMatchObject({ contentType: "text/plain", type: "t" });
       expect(third?.routingKey).toBe(consumer.queue);
+    });
+
+    it("delivers bodies of every size (none, one frame, exactly frame-max, several frames) intact and in order, with their properties", async () => {
+      const { driver } = openDriver();
+      const { consumer, received } = await collectingConsumer(driver);
+      const publisher = driver.createPublisher({ confirm: true });
+      // rabbitmq-client's default frame-max is 8192: 8184 payload bytes per body frame.
+      const sizes = [0, 1, 8_183, 8_184, 8_185, 16_368, 100_000, 1_000_000];
+      const bodies = sizes.map((size) => Buffer.from(Array.from({ length: size }, (_v, i) => (i * 13 + size) & 0xff)));
+      const headers = (index: number): Record<string, unknown> => ({ index, nested: { list: [1, "two", true] } });
+      await Promise.all(bodies.map((body, index) => publisher.publish("", consumer.queue, body, { messageId: `m${index}`, contentType: "application/json", headers: headers(index), persistent: index % 2 === 0 })));
+      await waitFor(() => received.length === sizes.length, "every delivery");
+      expect(received.map((d) => d.properties.messageId)).toEqual(sizes.map((_size, index) => `m${index}`));
+      received.forEach((delivery, index) => {
+        expect(Buffer.from(delivery.body).equals(bodies[index] as Buffer), `body ${index}`).toBe(true);
+        expect(delivery.properties).toMatchObject({ contentType: "application/json", headers: headers(index) });
+        expect(delivery.properties.persistent === true).toBe(index % 2 === 0);
+        expect(delivery.signal).toBeDefined();
+      });
+      expect(driver.patchStatus()[0]).toMatchObject({ inboundPath: true });
     });
 
     it("keeps run-time bindings of a server-named queue across a forced reconnect", async () => {

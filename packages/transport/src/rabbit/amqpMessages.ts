@@ -1,5 +1,6 @@
 import type { AsyncMessage, Envelope, HeaderFields } from "rabbitmq-client";
 import type { Delivery, MessageProperties } from "../driver/BrokerDriver.js";
+import { deliveryOf } from "./inboundMessage.js";
 import { bodyBytes, contentTypeOf } from "./rawBodies.js";
 
 /** Our properties as a rabbitmq-client envelope. */
@@ -37,6 +38,9 @@ export function toProperties(message: HeaderFields & { deliveryMode?: number }):
 
 /** A rabbitmq-client delivery as a driver {@link Delivery}. */
 export function toDelivery(message: AsyncMessage): Delivery {
+  // Built by the inbound path with its properties decoded already.
+  const built = deliveryOf(message);
+  if (built !== undefined) return built;
   return {
     body: bodyBytes(message.body),
     exchange: message.exchange,

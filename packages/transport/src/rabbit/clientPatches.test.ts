@@ -56,7 +56,7 @@ describe.skipIf(process.env["POSTAGE_SKIP_RABBIT"] === "1")("rabbitmq-client pat
     while (received.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
 
     const [status] = driver.patchStatus();
-    expect(status).toMatchObject({ version: PATCHED_CLIENT_VERSION, passwordHidden: true, socketCoalescing: true, returnCountingActive: true, returnsInFlight: 0 });
+    expect(status).toMatchObject({ version: PATCHED_CLIENT_VERSION, passwordHidden: true, socketCoalescing: true, inboundPath: true, returnCountingActive: true, returnsInFlight: 0 });
     // The probe at connect, the publisher's and the consumer's channels at least.
     expect(status?.channelsPatched).toBeGreaterThanOrEqual(3);
     expect(status?.confirmChannelsProven).toBeGreaterThanOrEqual(1);

@@ -5,6 +5,7 @@ import { TransportError } from "../errors.js";
 import { batchAcks, type AckingChannel } from "./batchAcks.js";
 import { coalesceSocketWrites, isCoalescing } from "./coalesceWrites.js";
 import { hidePassword } from "./hidePassword.js";
+import { adoptSocket, inboundChannelProblem, inboundPathProblem, readsFrames } from "./inboundPath.js";
 import { hideDecodedContentType, type HeaderFieldsLike } from "./rawBodies.js";
 
 /**
@@ -19,6 +20,7 @@ import { hideDecodedContentType, type HeaderFieldsLike } from "./rawBodies.js";
  * | hidden password | `Connection#_opt` | `console.log` of a connection must not print the password |
  * | the hook for the above | `Connection#acquire` (an own property per connection) | every channel, the library's own included, is made here |
  * | a consumer's channel (read only) | `Consumer#_ch` | a delivery's `signal` is aborted when the channel it came on closes |
+ * | inbound path | `util.createAsyncReader`, `codec.decodeFrame` (module exports), `Connection#_handleChunk`, `Channel#_state.consumers` | frames cut synchronously, deliveries built once (`inboundPath.ts`) |
  *
  * They were written against {@link PATCHED_CLIENT_VERSION}, which `package.json` pins exactly. Each
  * one is checked where it is applied and fails closed: {@link patchConnection} refuses a client of
@@ -40,6 +42,8 @@ export interface PatchStatus {
   readonly passwordHidden: boolean;
   /** The current socket coalesces writes (false while no socket was ever connected). */
   readonly socketCoalescing: boolean;
+  /** The current socket is read by Postage's inbound path (`inboundPath.ts`), not the library's reader. */
+  readonly inboundPath: boolean;
   /** Channels acquired on this connection whose `_onHeader`, `_onMethod` and `emit` were all replaced. */
   readonly channelsPatched: number;
   /** Channels (of any connection) in confirm mode whose `_onMethod` hook was seen running; their returns are counted. */
@@ -110,6 +114,8 @@ export function assertPatchedVersion(version: string): void {
  */
 export function patchConnection(connection: Connection, version: string = installedClientVersion()): ConnectionPatches {
   assertPatchedVersion(version);
+  const inbound = inboundPathProblem();
+  if (inbound !== undefined) throw unsupported(inbound);
   const internals = connection as unknown as ConnectionInternals;
   const options = internals._opt;
   if (typeof options !== "object" || options === null || !("password" in options)) throw unsupported("Connection#_opt holds no password to hide");
@@ -135,6 +141,7 @@ export function patchConnection(connection: Connection, version: string = instal
   const patchSocket = (): void => {
     const socket = internals._socket;
     if (socket !== undefined && typeof socket.write === "function") coalesceSocketWrites(socket);
+    if (socket !== undefined) adoptSocket(connection, socket);
   };
   connection.on("connection", patchSocket);
 
@@ -154,12 +161,15 @@ export function patchConnection(connection: Connection, version: string = instal
       const hooked = (probe as unknown as ChannelInternals)[HOOKED] === true;
       await probe.close();
       if (!hooked) throw unsupported("a channel was acquired without going through the patched Connection#acquire");
+      // The probe's channel.open-ok came after the handshake: by now the inbound path reads the socket.
+      if (!readsFrames(internals._socket)) throw unsupported("the socket is not read by the inbound path (util.createAsyncReader or the reader loop is not the one it knows)");
     },
     status() {
       return {
         version,
         passwordHidden: passwordHidden(),
         socketCoalescing: socketCoalescing(),
+        inboundPath: readsFrames(internals._socket),
         channelsPatched,
         confirmChannelsProven,
         returnCountingActive: !returnCountingBroken,
@@ -181,6 +191,8 @@ function patchChannel(channel: Channel): void {
   const onMethod = internals._onMethod;
   if (typeof onHeader !== "function") throw unsupported("Channel#_onHeader is missing: message bodies would be decoded by the library");
   if (typeof onMethod !== "function") throw unsupported("Channel#_onMethod is missing: returned messages could not be counted");
+  const inbound = inboundChannelProblem(channel);
+  if (inbound !== undefined) throw unsupported(inbound);
   const emit = internals.emit.bind(channel);
 
   internals._onHeader = function rawBodyOnHeader(this: Channel, frame): void {
