@@ -154,10 +154,14 @@ export async function createInspectorServer(options: InspectorServerOptions): Pr
       body = await readFile(file);
       cache.set(path, body);
     }
+    // Static files are fetched with the token too, so put it into their addresses.
+    const query = token === undefined ? "" : `?token=${encodeURIComponent(token)}`;
     if (path === "/") {
-      // Static files are fetched with the token too, so put it into their addresses.
-      const query = token === undefined ? "" : `?token=${encodeURIComponent(token)}`;
       body = Buffer.from(body.toString("utf8").replaceAll("{{query}}", escapeHtml(query)).replaceAll("{{title}}", escapeHtml(title)));
+    } else if (query !== "" && entry.file instanceof URL && entry.type.startsWith("text/javascript")) {
+      // A module's relative import (`from "./diagram.js"`) resolves without the importing script's
+      // query, so the browser would ask for it without the token (401) and the page would not run.
+      body = Buffer.from(body.toString("utf8").replace(/(\bfrom\s+)(["'])(\.\/[\w.-]+\.js)\2/g, (_match, from: string, quote: string, specifier: string) => `${from}${quote}${specifier}${query.replaceAll("'", "%27")}${quote}`));
     }
     response.writeHead(200, { ...SECURITY_HEADERS, "content-type": entry.type, "content-length": body.length });
     response.end(body);

@@ -165,4 +165,26 @@ describe.skipIf(!existsSync(CHROMIUM))("inspector page in headless Chromium (in-
   it("ran without script errors in the page", () => {
     expect(pageErrors).toEqual([]);
   });
+
+  it("runs behind a token too (`--token`): its scripts, and the modules they import, are fetched with it", async () => {
+    const guarded = await createInspectorServer({ source, port: 0, token: "s3cret" });
+    const errors: string[] = [];
+    const refused: string[] = [];
+    const other = await openPage(browser, errors);
+    other.on("response", (response) => {
+      if (response.status() >= 400) refused.push(`${response.status()} ${response.url()}`);
+    });
+    try {
+      await other.goto(guarded.url);
+      // The page's script runs (it opens the event stream), and what the fleet says next shows.
+      await eventually(() => other.locator("#connection").getAttribute("data-state")).toBe("live");
+      fleet.announce("Vq3kP0orders");
+      await eventually(() => other.locator('.component[data-actor-id="Vq3kP0orders"]').count()).toBe(1);
+      expect(refused).toEqual([]);
+      expect(errors).toEqual([]);
+    } finally {
+      await other.close();
+      await guarded.close();
+    }
+  });
 });

@@ -154,6 +154,25 @@ describe("createInspectorServer", () => {
     expect(page).toContain('src="app.js?token=s3cret"');
   });
 
+  it("with a token, every script the page loads and every module those import carry it (as a browser resolves them)", async () => {
+    const { base } = await start({ token: "s3cret" });
+    const pageUrl = `${base}/?token=s3cret`;
+    const page = await (await fetch(pageUrl)).text();
+    const pending = [...page.matchAll(/<script[^>]*\ssrc="([^"]+)"/g)].map((m) => new URL(m[1] ?? "", pageUrl).href);
+    const fetched = new Map<string, number>();
+    while (pending.length > 0) {
+      const url = pending.shift() ?? "";
+      if (fetched.has(url)) continue;
+      const response = await fetch(url);
+      fetched.set(url, response.status);
+      if (response.status !== 200 || url.includes("/elk.js")) continue;
+      // A relative module specifier resolves against the importing script's URL, without its query.
+      for (const m of (await response.text()).matchAll(/\bimport\s[^"']*["']([^"']+)["']/g)) pending.push(new URL(m[1] ?? "", url).href);
+    }
+    expect([...fetched.keys()].some((url) => url.includes("/diagram.js")), [...fetched.keys()].join("\n")).toBe(true);
+    expect(Object.fromEntries(fetched)).toEqual(Object.fromEntries([...fetched.keys()].map((url) => [url, 200])));
+  });
+
   it("without a token, refuses requests that name another host (DNS rebinding)", async () => {
     const { server } = await start();
     const status = await new Promise<number>((resolve, reject) => {
