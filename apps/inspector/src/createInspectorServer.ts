@@ -63,6 +63,7 @@ const STATIC: Record<string, { file: URL | (() => string); type: string }> = {
   "/": { file: new URL("../web/index.html", import.meta.url), type: "text/html; charset=utf-8" },
   "/app.js": { file: new URL("../web/app.js", import.meta.url), type: "text/javascript; charset=utf-8" },
   "/diagram.js": { file: new URL("../web/diagram.js", import.meta.url), type: "text/javascript; charset=utf-8" },
+  "/dom.js": { file: new URL("../web/dom.js", import.meta.url), type: "text/javascript; charset=utf-8" },
   "/favicon.svg": { file: new URL("../web/favicon.svg", import.meta.url), type: "image/svg+xml" },
   "/app.css": { file: new URL("../web/app.css", import.meta.url), type: "text/css; charset=utf-8" },
   "/deadLetters.js": { file: new URL("../web/deadLetters.js", import.meta.url), type: "text/javascript; charset=utf-8" },

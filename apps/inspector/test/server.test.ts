@@ -123,7 +123,7 @@ describe("createInspectorServer", () => {
     const page = await (await fetch(`${base}/`)).text();
     expect(page).toContain("<title>Postage inspector</title>");
     expect(page).not.toMatch(/(src|href)="(https?:)?\/\//);
-    for (const path of ["/app.js", "/diagram.js", "/app.css", "/elk.js"]) {
+    for (const path of ["/app.js", "/diagram.js", "/dom.js", "/deadLetters.js", "/app.css", "/elk.js"]) {
       const response = await fetch(`${base}${path}`);
       expect(response.status, path).toBe(200);
     }
@@ -169,7 +169,7 @@ describe("createInspectorServer", () => {
       // A relative module specifier resolves against the importing script's URL, without its query.
       for (const m of (await response.text()).matchAll(/\bimport\s[^"']*["']([^"']+)["']/g)) pending.push(new URL(m[1] ?? "", url).href);
     }
-    expect([...fetched.keys()].some((url) => url.includes("/diagram.js")), [...fetched.keys()].join("\n")).toBe(true);
+    for (const module of ["/diagram.js", "/dom.js"]) expect([...fetched.keys()].some((url) => url.includes(module)), [...fetched.keys()].join("\n")).toBe(true);
     expect(Object.fromEntries(fetched)).toEqual(Object.fromEntries([...fetched.keys()].map((url) => [url, 200])));
   });
 

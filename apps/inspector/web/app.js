@@ -1,6 +1,7 @@
 // The inspector page: keeps a copy of the fleet fed by the server's event stream and redraws
 // what changed. Untrusted text (names, keys, reasons) only ever goes through textContent.
 import { renderMachine } from "./diagram.js";
+import { h } from "./dom.js";
 
 const MAX_MESSAGES = 500;
 const MAX_ROWS = 200;
@@ -19,22 +20,6 @@ const state = {
 };
 
 const $ = (id) => document.getElementById(id);
-
-/** Builds an element; string children become text nodes (never HTML). */
-function h(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else if (key === "style") node.style.cssText = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat()) {
-    if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 function nameOf(component) {
   return component.fingerprint?.name || component.actorId;

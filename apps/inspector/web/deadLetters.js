@@ -1,6 +1,7 @@
 // The dead-letter panel: what waits in the broker's dead-letter queue, read without consuming it
 // (the server takes each message without ack and puts it back). Read-only: replaying and purging
 // are `postage dlq` commands. Untrusted text (reasons, bodies, headers) only goes through textContent.
+import { h } from "./dom.js";
 
 const REFRESH_MS = 5000;
 
@@ -15,21 +16,6 @@ const withToken = (path, params = {}) => {
 
 const panel = document.getElementById("dead-letters");
 const state = { listing: undefined, open: undefined, error: undefined, updated: undefined, loading: false };
-
-/** Builds an element; string children become text nodes (never HTML). */
-function h(tag, attributes = {}, ...children) {
-  const node = document.createElement(tag);
-  for (const [key, value] of Object.entries(attributes)) {
-    if (value === undefined || value === false) continue;
-    if (key === "class") node.className = value;
-    else node.setAttribute(key, value === true ? "" : String(value));
-  }
-  for (const child of children.flat(Infinity)) {
-    if (child === undefined || child === null || child === false) continue;
-    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
-  }
-  return node;
-}
 
 const when = (iso) => (iso ? `${iso.slice(0, 10)} ${iso.slice(11, 19)}` : "–");
 const destination = (letter) => `${letter.exchange || "(default)"}/${letter.routingKey}`;
