@@ -1,6 +1,7 @@
 import { Buffer, isAscii, isUtf8 } from "node:buffer";
 import { DecodeError } from "./errors.js";
 import type { MessageBody } from "./Message.js";
+import { utf8Bytes } from "./utf8Slab.js";
 
 /**
  * Turns message bodies into bytes and back. JSON is the default; a component can swap in its own
@@ -23,8 +24,8 @@ export class JsonEncoder implements Encoder {
   readonly contentType = "application/json";
 
   encode(body: MessageBody): Uint8Array {
-    // Buffer.from is markedly faster than TextEncoder for the small bodies messages are.
-    return Buffer.from(JSON.stringify(body), "utf8");
+    // Buffer writes are markedly faster than TextEncoder for the small bodies messages are.
+    return utf8Bytes(JSON.stringify(body));
   }
 
   /** @throws {DecodeError} `NOT_UTF8` or `NOT_JSON`. */
