@@ -21,6 +21,7 @@ import { hideDecodedContentType, type HeaderFieldsLike } from "./rawBodies.js";
  * | the hook for the above | `Connection#acquire` (an own property per connection) | every channel, the library's own included, is made here |
  * | a consumer's channel (read only) | `Consumer#_ch` | a delivery's `signal` is aborted when the channel it came on closes |
  * | inbound path | `util.createAsyncReader`, `codec.decodeFrame` (module exports), `Connection#_handleChunk`, `Channel#_state.consumers` | frames cut synchronously, deliveries built once (`inboundPath.ts`) |
+ * | own publish path | `Connection#_socket`, `#_state.frameMax`, `Channel#_onMethod` (per publishing channel) | publishes encoded into one buffer and confirms tracked by Postage (`OutboundChannel.ts`) |
  *
  * They were written against {@link PATCHED_CLIENT_VERSION}, which `package.json` pins exactly. Each
  * one is checked where it is applied and fails closed: {@link patchConnection} refuses a client of
@@ -231,7 +232,8 @@ export function returnsMayBeInFlight(): boolean {
   return returnsInFlight > 0 || returnCountingBroken;
 }
 
-function unsupported(what: string): TransportError {
+/** The `UNSUPPORTED_CLIENT` error naming the internal that is not as expected. @internal */
+export function unsupported(what: string): TransportError {
   return new TransportError("UNSUPPORTED_CLIENT", `rabbitmq-client's internals are not the ones @postage/transport was written for: ${what}`);
 }
 

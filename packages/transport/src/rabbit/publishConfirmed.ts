@@ -1,4 +1,4 @@
-import type { Envelope } from "rabbitmq-client";
+import type { Envelope, ReturnedMessage } from "rabbitmq-client";
 import { TransportError, toTransportError } from "../errors.js";
 import type { RabbitContext } from "./RabbitContext.js";
 import type { ReturnTracker } from "./ReturnTracker.js";
@@ -75,10 +75,12 @@ function isNack(error: TransportError): boolean {
  * the deadline, then fail with `PUBLISH_FAILED`. The promise always settles: at the latest at the
  * deadline, with a `TIMEOUT` error naming the last failure.
  *
+ * @param resume the first attempt was already made (by the driver's own publish path) and failed:
+ *   go on from that failure, within the deadline it started with.
  * @throws {TransportError} `EXCHANGE_NOT_FOUND`, `UNROUTABLE`, `PUBLISH_FAILED`, `CONNECTION_LOST`,
  *   `TIMEOUT` (not confirmed within the deadline, or no connection within the acquire timeout), `CLOSED`.
  */
-export async function publishConfirmed(target: PublishTarget, envelope: Envelope, body: Buffer): Promise<void> {
+export async function publishConfirmed(target: PublishTarget, envelope: Envelope, body: Buffer, resume?: ResumedPublish): Promise<void> {
   const exchange = envelope.exchange ?? "";
   const routingKey = envelope.routingKey ?? "";
   const context = {
@@ -87,13 +89,18 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
     vhost: target.vhost,
     operation: `publishing to exchange "${exchange}" with routing key "${routingKey}"`,
   };
-  const deadline = target.timeoutMs > 0 ? Date.now() + target.timeoutMs : Number.POSITIVE_INFINITY;
+  const deadline = resume?.deadline ?? publishDeadline(target);
   let lostConnection = false;
   let nacks = 0;
+  let failedFirst = resume !== undefined;
   for (let attempt = 1; ; attempt += 1) {
-    if (target.isClosed()) throw new TransportError("CLOSED", `cannot publish to exchange "${exchange}": the publisher is closed`, { exchange, routingKey });
-    if (!target.isConnected()) lostConnection = true;
+    if (!failedFirst && target.isClosed()) throw new TransportError("CLOSED", `cannot publish to exchange "${exchange}": the publisher is closed`, { exchange, routingKey });
+    if (!failedFirst && !target.isConnected()) lostConnection = true;
     try {
+      if (failedFirst) {
+        failedFirst = false;
+        throw resume?.error;
+      }
       await withDeadline(target.send(envelope, body), deadline, target.timeoutMs, context);
     } catch (err) {
       const mapped = toTransportError(err, context);
@@ -123,20 +130,45 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
         await new Promise((resolve) => setTimeout(resolve, RETURN_RETRY_MS));
         continue;
       }
-      if (returned !== undefined) {
-        throw new TransportError(
-          "UNROUTABLE",
-          `no queue is bound to exchange "${exchange}" with routing key "${routingKey}" (${returned.replyText}): the message was returned. Is the receiving component running, and bound with this key?`,
-          { exchange, routingKey, brokerCode: String(returned.replyCode) },
-        );
-      }
+      if (returned !== undefined) throw unroutableError(exchange, routingKey, returned);
     }
     return;
   }
 }
 
+/** The rest of a publish whose first attempt was made elsewhere (the driver's own publish path) and failed. */
+export interface ResumedPublish {
+  /** Why the first attempt failed (a lost channel, a nack, a channel error...). */
+  error: unknown;
+  /** The publish's deadline, set when the first attempt started (`Infinity`: none). */
+  deadline: number;
+}
+
+/** When a publish starting now must be done by, `Date.now()` ms (`Infinity` without a timeout). */
+export function publishDeadline(target: PublishTarget): number {
+  return target.timeoutMs > 0 ? Date.now() + target.timeoutMs : Number.POSITIVE_INFINITY;
+}
+
+/** The error of a confirmed mandatory publish the broker returned (no queue bound for it). */
+export function unroutableError(exchange: string, routingKey: string, returned: ReturnedMessage): TransportError {
+  return new TransportError(
+    "UNROUTABLE",
+    `no queue is bound to exchange "${exchange}" with routing key "${routingKey}" (${returned.replyText}): the message was returned. Is the receiving component running, and bound with this key?`,
+    { exchange, routingKey, brokerCode: String(returned.replyCode) },
+  );
+}
+
 /** The publish deadline passed (a {@link TransportError} `TIMEOUT`). */
 class DeadlineError extends TransportError {}
+
+/** The `TIMEOUT` a publish to `exchange` / `routingKey` fails with once `timeoutMs` passed without a confirm. */
+export function deadlineError(exchange: string, routingKey: string, timeoutMs: number): TransportError {
+  return new DeadlineError(
+    "TIMEOUT",
+    `publishing to exchange "${exchange}" with routing key "${routingKey}" was not confirmed within ${timeoutMs} ms (the broker is unreachable or not answering); it may still arrive, under the same message id`,
+    { exchange, routingKey },
+  );
+}
 
 /** A send waiting for its deadline. */
 interface Watch {
@@ -173,14 +205,7 @@ function withDeadline(send: Promise<void>, deadline: number, timeoutMs: number, 
   return new Promise<void>((resolve, reject) => {
     const watch: Watch = {
       deadline,
-      expire: () =>
-        reject(
-          new DeadlineError(
-            "TIMEOUT",
-            `publishing to exchange "${context.exchange}" with routing key "${context.routingKey}" was not confirmed within ${timeoutMs} ms (the broker is unreachable or not answering); it may still arrive, under the same message id`,
-            { exchange: context.exchange, routingKey: context.routingKey },
-          ),
-        ),
+      expire: () => reject(deadlineError(context.exchange, context.routingKey, timeoutMs)),
     };
     watched.add(watch);
     if (sweeper === undefined) {
