@@ -218,6 +218,57 @@ describe.skipIf(process.env["POSTAGE_SKIP_RABBIT"] === "1")("RabbitDriver agains
       expect([rejected.reason.code, rejected.reason.exchange, rejected.reason.routingKey]).toEqual(["UNROUTABLE", exchange, "nobody"]);
       expect((await driver.declareQueue({ name: queue, passive: true })).messageCount).toBe(2);
     });
+    it("publishes bodies of many frames, and an empty body, intact (frames within the negotiated frame size)", async () => {
+      const { driver, errors } = openDriver();
+      const received: Delivery[] = [];
+      const consumer = driver.createConsumer({ queue: { name: "", exclusive: true } }, (d) => {
+        received.push(d);
+        return "ack";
+      });
+      const queue = await consumer.ready.then(() => consumer.queue);
+      const publisher = driver.createPublisher({ confirm: true });
+      const big = Buffer.from(Array.from({ length: 1_000_000 }, (_, i) => (i * 31) % 256));
+      const headers = { trace: "x".repeat(3000), n: 7 };
+      await Promise.all([publisher.publish("", queue, big, { messageId: "big", headers }), publisher.publish("", queue, new Uint8Array(0), { messageId: "empty" })]);
+      await waitFor(() => received.length === 2, "both messages");
+      const byId = new Map(received.map((d) => [d.properties.messageId, d]));
+      expect(Buffer.from(byId.get("big")?.body ?? []).equals(big)).toBe(true);
+      expect(byId.get("big")?.properties.headers).toEqual(headers);
+      expect(byId.get("empty")?.body.byteLength).toBe(0);
+      expect(errors).toEqual([]);
+    });
+
+    it("fails only the publish to a missing exchange when others are in flight on the same channel", async () => {
+      const { driver } = openDriver();
+      const queue = (await driver.declareQueue({ name: "", exclusive: true })).queue;
+      const publisher = driver.createPublisher({ confirm: true });
+      await publisher.publish("", queue, bytes("warm-up"), {});
+      const missing = randomName("missing");
+      const results = await Promise.allSettled([
+        ...Array.from({ length: 20 }, (_, i) => publisher.publish("", queue, bytes(`before-${i}`), { persistent: true })),
+        publisher.publish(missing, "key", bytes("lost"), {}),
+        ...Array.from({ length: 20 }, (_, i) => publisher.publish("", queue, bytes(`after-${i}`), { persistent: true })),
+      ]);
+      const failed = results.flatMap((r, i) => (r.status === "rejected" ? [[i, (r.reason as TransportError).code, (r.reason as TransportError).exchange]] : []));
+      expect(failed).toEqual([[20, "EXCHANGE_NOT_FOUND", missing]]);
+      // Those retried on a new channel may arrive twice (same message id): at least every one arrived.
+      expect((await driver.declareQueue({ name: queue, passive: true })).messageCount).toBeGreaterThanOrEqual(41);
+    });
+
+    it("without confirms, resolves once written and reports a publish to a missing exchange through onError", async () => {
+      const { driver, errors } = openDriver();
+      const queue = (await driver.declareQueue({ name: "", exclusive: true })).queue;
+      const publisher = driver.createPublisher({ confirm: false });
+      const missing = randomName("missing");
+      await publisher.publish(missing, "key", bytes("lost"), {});
+      await waitFor(() => errors.length > 0, "the channel error");
+      expect([errors[0]?.code, errors[0]?.exchange]).toEqual(["EXCHANGE_NOT_FOUND", missing]);
+      // The next publish opens a new channel.
+      await waitFor(async () => {
+        await publisher.publish("", queue, bytes("after"), {});
+        return (await driver.declareQueue({ name: queue, passive: true })).messageCount > 0;
+      }, "a publish on a new channel");
+    });
   });
 
   describe("publishing into a queue that refuses for a while", () => {
