@@ -104,6 +104,55 @@ describe("transport through outages (fault node on 5673)", () => {
     expect([result.ok, result.value]).toEqual([true, "after-reconnect"]);
   }, 60_000);
 
+  describe("while the node blocks publishers (memory alarm: connection.blocked)", () => {
+    const ctl = (...args: string[]): Promise<string> =>
+      new Promise((resolve, reject) => {
+        execFile("rabbitmqctl", ["-q", "-n", "fault@localhost", ...args], { timeout: 60_000 }, (error, stdout, stderr) => {
+          if (error) reject(new Error(`rabbitmqctl ${args.join(" ")} failed: ${error.message}\n${stdout}${stderr}`));
+          else resolve(stdout.trim());
+        });
+      });
+    let watermark = "0.4";
+
+    beforeAll(async () => {
+      await rabbitSh("fault-start");
+      watermark = await ctl("eval", "vm_memory_monitor:get_vm_memory_high_watermark().");
+    }, 120_000);
+
+    afterEach(async () => {
+      await ctl("set_vm_memory_high_watermark", watermark);
+    }, 60_000);
+
+    it("a publish waits while the broker blocks the connection and completes once it unblocks, confirmed or not", async () => {
+      const broker = open();
+      await broker.ready();
+      const queue = randomName("blocked");
+      await broker.driver.declareQueue({ name: queue, durable: false, autoDelete: false });
+      const confirmed = broker.driver.createPublisher({ confirm: true });
+      const unconfirmed = broker.driver.createPublisher({ confirm: false });
+      const body = (text: string): Uint8Array => new TextEncoder().encode(text);
+      await confirmed.publish("", queue, body("before"), {});
+      await ctl("set_vm_memory_high_watermark", "0.0000001");
+      // Published while the alarm is on: the broker reads no more publishes from the connection (and says so).
+      let settled = false;
+      const during = confirmed.publish("", queue, body("during"), {}).finally(() => (settled = true));
+      const unconfirmedDuring = outcome(unconfirmed.publish("", queue, body("during, without confirm"), {}));
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      expect(settled).toBe(false);
+      await waitFor(() => !broker.driver.connected, "the connection to be blocked", 10_000);
+      await ctl("set_vm_memory_high_watermark", watermark);
+      await during;
+      expect((await unconfirmedDuring).error).toBeUndefined();
+      let count = 0;
+      for (let i = 0; i < 100 && count < 3; i++) {
+        count = (await broker.driver.declareQueue({ name: queue, passive: true })).messageCount;
+        if (count < 3) await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      expect(count).toBe(3);
+      await broker.driver.deleteQueue(queue);
+    }, 60_000);
+  });
+
   describe("while the node is down", () => {
     let bounce: Promise<string> | undefined;
     let producerBroker: Broker;
