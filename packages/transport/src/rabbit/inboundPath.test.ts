@@ -296,6 +296,19 @@ describe("the inbound path against a fake broker", () => {
     expect(errors).toEqual([]);
   });
 
+  it("handles the frames that came just before the socket closed, even those held while it waited for the library", async () => {
+    const { connection } = await start((socket, channel, index) => {
+      socket.write(method(channel, "BasicConsumeOK", { consumerTag: "ctag" }));
+      if (index === 0) socket.end(Buffer.concat([method(0, "ConnectionBlocked", { reason: "one" }), method(0, "ConnectionUnblocked"), method(0, "ConnectionBlocked", { reason: "two" })]));
+    });
+    const events: string[] = [];
+    connection.on("connection.blocked", (reason: string) => events.push(`blocked: ${reason}`));
+    connection.on("connection.unblocked", () => events.push("unblocked"));
+    await consume(connection, []);
+    await until(() => events.length === 3, "the three events");
+    expect(events).toEqual(["blocked: one", "unblocked", "blocked: two"]);
+  });
+
   it("leaves connection.close from the broker to the library: it is reported and the connection made again", async () => {
     const { broker, connection, errors } = await start((socket, channel, index) => {
       socket.write(method(channel, "BasicConsumeOK", { consumerTag: "ctag" }));

@@ -101,6 +101,8 @@ class SocketReader {
   active = false;
   private frames: FrameReader | undefined;
   private failed = false;
+  /** The socket closed; reading ends once the frames it held are handled. */
+  private ended = false;
   private reject: ((error: unknown) => void) | undefined;
   private readonly incoming = new Map<number, Incoming>();
   private handlers: Array<ConsumerCallback | undefined> = [];
@@ -146,8 +148,14 @@ class SocketReader {
   };
 
   private readonly onClose = (): void => {
-    this.fail(connectionError("READ_END", "stream ended before all bytes received"));
+    this.ended = true;
+    // Frames still held while paused (a connection.close the broker sent just before closing, say) are handled first, as the library's reader did.
+    if (!(this.frames as FrameReader).isPaused) this.endReading();
   };
+
+  private endReading(): void {
+    this.fail(connectionError("READ_END", "stream ended before all bytes received"));
+  }
 
   private fail(error: unknown): void {
     if (this.failed) return;
@@ -239,11 +247,14 @@ class SocketReader {
 
   private readonly resume = (): void => {
     if (this.failed) return;
+    const frames = this.frames as FrameReader;
     try {
-      (this.frames as FrameReader).resume();
+      frames.resume();
     } catch (err) {
       this.fail(err);
+      return;
     }
+    if (this.ended && !frames.isPaused) this.endReading();
   };
 
   private complete(channel: number, pending: Incoming, body: Buffer): void {
