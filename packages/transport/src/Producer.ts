@@ -18,7 +18,7 @@ import { publishRoutes } from "./publishRoutes.js";
 import { resolveRouting, type ExchangeKeys, type Routing } from "./routing.js";
 import { gatherReplies, type GatherOptions } from "./gather.js";
 import type { TransportObserver } from "./telemetry/TransportObserver.js";
-import { DEFAULT_RPC_OPTIONS, RpcClient, type PendingReply, type RpcOptions, type RpcStats } from "./RpcClient.js";
+import { DEFAULT_RPC_OPTIONS, RpcClient, type PendingReply, type RpcOptions, type RpcRequest, type RpcStats } from "./RpcClient.js";
 
 /** Builds a message from typed arguments (Python Postage's `build_message_<name>` / `build_rpc_<name>`). */
 export type MessageBuilder = (...args: never[]) => Message;
@@ -185,7 +185,7 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
     persistent: options.persistent ?? true,
     mandatory: options.mandatory ?? true,
   };
-  const noCalls: RpcStats = Object.freeze({ calls: 0, replies: 0, retries: 0, timeouts: 0, dropped: 0, invalid: 0 });
+  const noCalls: RpcStats = Object.freeze({ calls: 0, replies: 0, retries: 0, resent: 0, timeouts: 0, dropped: 0, invalid: 0 });
   const stats: ProducerStats = {
     sent: 0,
     get rpc() {
@@ -216,7 +216,9 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
 
   const getRpc = (): RpcClient => {
     if (rpcClient === undefined) {
-      const client = new RpcClient(broker, getPublisher, { encoder, maxBytes: options.maxReplyBytes }, options.observer);
+      const client = new RpcClient(broker, getPublisher, { encoder, maxBytes: options.maxReplyBytes }, options.observer, (count) => {
+        stats.sent += count;
+      });
       rpcClient = client;
       unregisterRpc = broker.own("rpc", client);
     }
@@ -253,30 +255,47 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
     return publishBytes(encoder.encode(message.toBody()), sendOptions, () => `${message.type}/${message.name}`);
   };
 
-  const startRequest = async (message: Message, sendOptions: SendOptions): Promise<PendingReply> => {
+  /** The RPC options of a send (made once per `to()` binding for the usual calls, see `api`). */
+  const rpcOptionsOf = (sendOptions: SendOptions): Required<RpcOptions> => ({
+    timeout: sendOptions.timeout ?? DEFAULT_RPC_OPTIONS.timeout,
+    retries: sendOptions.retries ?? DEFAULT_RPC_OPTIONS.retries,
+    replyMode: sendOptions.replyMode ?? DEFAULT_RPC_OPTIONS.replyMode,
+  });
+
+  /** Stamps and encodes an RPC request. @throws when the producer is closed or the routing is wrong. */
+  const requestOf = (message: Message, sendOptions: SendOptions, messageId: string): RpcRequest => {
     assertOpen();
     message.category = "rpc";
     message.stamp(fingerprint);
     const routes = resolveRouting(defaults, sendOptions);
-    const rpcOptions: Required<RpcOptions> = {
-      timeout: sendOptions.timeout ?? DEFAULT_RPC_OPTIONS.timeout,
-      retries: sendOptions.retries ?? DEFAULT_RPC_OPTIONS.retries,
-      replyMode: sendOptions.replyMode ?? DEFAULT_RPC_OPTIONS.replyMode,
+    return {
+      routes,
+      name: message.name,
+      body: encoder.encode(message.toBody()),
+      properties: propertiesFor(sendOptions, messageId),
+      mandatory: sendOptions.mandatory ?? true,
+      describe: () => `${message.type}/${message.name}`,
     };
-    const pending = await getRpc().start(
-      {
-        routes,
-        name: message.name,
-        body: encoder.encode(message.toBody()),
-        properties: propertiesFor(sendOptions, nanoid()),
-        mandatory: sendOptions.mandatory ?? true,
-        describe: () => `${message.type}/${message.name}`,
-      },
-      rpcOptions,
-    );
-    stats.sent += routes.length;
-    return pending;
   };
+
+  /** The request of `message` for `getRpc()[how]`, or the error (a rejected promise: a sender never throws). */
+  const rpcWith = <T>(message: Message, sendOptions: SendOptions, run: (request: RpcRequest, messageId: string) => Promise<T>): Promise<T> => {
+    const messageId = nanoid();
+    let request: RpcRequest;
+    try {
+      request = requestOf(message, sendOptions, messageId);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    return run(request, messageId);
+  };
+
+  // Not async functions: a call is one promise (its result), not a chain (this is the hot path).
+  const callRequest = (message: Message, sendOptions: SendOptions, rpcOptions = rpcOptionsOf(sendOptions)): Promise<ResultMessage> =>
+    rpcWith(message, sendOptions, (request, messageId) => getRpc().call(request, rpcOptions, messageId));
+
+  const startRequest = (message: Message, sendOptions: SendOptions): Promise<PendingReply> =>
+    rpcWith(message, sendOptions, (request, messageId) => getRpc().start(request, rpcOptionsOf(sendOptions), messageId));
 
   const proxy = <Result>(builders: MessageBuilders, build: (name: string) => (...args: unknown[]) => Message, run: (message: Message) => Promise<Result>) =>
     new Proxy(Object.create(null) as Record<string, (...args: unknown[]) => Promise<Result>>, {
@@ -304,49 +323,52 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
       return builder ?? ((...args: unknown[]) => fallback(name, args[0]));
     };
 
-  const api = (sendOptions: SendOptions): ProducerApi<PM, PR> => ({
-    message: proxy(messageBuilders, buildWith(messageBuilders, (name, parameters) => new CommandMessage(name, parameters)), (message) =>
-      sendMessage(message, sendOptions),
-    ) as unknown as SendProxy<PM, void>,
-    rpc: proxy(rpcBuilders, buildWith(rpcBuilders, (name, parameters) => new RpcCommandMessage(name, parameters)), async (message) =>
-      (await startRequest(message, sendOptions)).reply(),
-    ) as unknown as SendProxy<PR, ResultMessage>,
-    rpcQueued: proxy(rpcBuilders, buildWith(rpcBuilders, (name, parameters) => new RpcCommandMessage(name, parameters)), (message) =>
-      startRequest(message, sendOptions),
-    ) as unknown as SendProxy<PR, PendingReply>,
-    gather: async (name, parameters, gatherOptions) => {
-      assertOpen();
-      const message = new RpcCommandMessage(name, parameters).stamp(fingerprint);
-      const routes = resolveRouting(defaults, sendOptions);
-      const replies = await gatherReplies(
-        broker,
-        getPublisher(),
-        {
-          routes,
-          body: encoder.encode(message.toBody()),
-          properties: propertiesFor(sendOptions, nanoid()),
-          mandatory: sendOptions.mandatory ?? true,
-          describe: () => `${message.type}/${message.name} (gather)`,
-        },
-        { ...gatherOptions, timeout: gatherOptions?.timeout ?? sendOptions.timeout ?? DEFAULT_RPC_OPTIONS.timeout },
-        { encoder, maxBytes: options.maxReplyBytes },
-      );
-      stats.sent += routes.length;
-      return replies;
-    },
-    command: (name, parameters) => sendMessage(new CommandMessage(name, parameters), sendOptions),
-    call: async (name, parameters) => (await startRequest(new RpcCommandMessage(name, parameters), sendOptions)).reply(),
-    send: (message, more) => sendMessage(message, merge(sendOptions, more)),
-    request: async (message, more) => (await startRequest(message, merge(sendOptions, more))).reply(),
-    requestQueued: (message, more) => startRequest(message, merge(sendOptions, more)),
-    generic: (args, kwds, more) => sendMessage(new GenericMessage(args, kwds), merge(sendOptions, more)),
-    forward: (body, more) => {
-      const bytes = body instanceof Uint8Array ? body : encoder.encode(body);
-      const describe = body instanceof Uint8Array ? () => `${bytes.byteLength} bytes` : () => `${body.type}/${body.name} (forwarded)`;
-      return publishBytes(bytes, merge(sendOptions, more), describe);
-    },
-    to: (more) => api(merge(sendOptions, more)),
-  });
+  const api = (sendOptions: SendOptions): ProducerApi<PM, PR> => {
+    const rpcOptions = rpcOptionsOf(sendOptions);
+    return {
+      message: proxy(messageBuilders, buildWith(messageBuilders, (name, parameters) => new CommandMessage(name, parameters)), (message) =>
+        sendMessage(message, sendOptions),
+      ) as unknown as SendProxy<PM, void>,
+      rpc: proxy(rpcBuilders, buildWith(rpcBuilders, (name, parameters) => new RpcCommandMessage(name, parameters)), (message) =>
+        callRequest(message, sendOptions, rpcOptions),
+      ) as unknown as SendProxy<PR, ResultMessage>,
+      rpcQueued: proxy(rpcBuilders, buildWith(rpcBuilders, (name, parameters) => new RpcCommandMessage(name, parameters)), (message) =>
+        startRequest(message, sendOptions),
+      ) as unknown as SendProxy<PR, PendingReply>,
+      gather: async (name, parameters, gatherOptions) => {
+        assertOpen();
+        const message = new RpcCommandMessage(name, parameters).stamp(fingerprint);
+        const routes = resolveRouting(defaults, sendOptions);
+        const replies = await gatherReplies(
+          broker,
+          getPublisher(),
+          {
+            routes,
+            body: encoder.encode(message.toBody()),
+            properties: propertiesFor(sendOptions, nanoid()),
+            mandatory: sendOptions.mandatory ?? true,
+            describe: () => `${message.type}/${message.name} (gather)`,
+          },
+          { ...gatherOptions, timeout: gatherOptions?.timeout ?? sendOptions.timeout ?? DEFAULT_RPC_OPTIONS.timeout },
+          { encoder, maxBytes: options.maxReplyBytes },
+        );
+        stats.sent += routes.length;
+        return replies;
+      },
+      command: (name, parameters) => sendMessage(new CommandMessage(name, parameters), sendOptions),
+      call: (name, parameters) => callRequest(new RpcCommandMessage(name, parameters), sendOptions, rpcOptions),
+      send: (message, more) => sendMessage(message, merge(sendOptions, more)),
+      request: (message, more) => (more === undefined ? callRequest(message, sendOptions, rpcOptions) : callRequest(message, merge(sendOptions, more))),
+      requestQueued: (message, more) => startRequest(message, merge(sendOptions, more)),
+      generic: (args, kwds, more) => sendMessage(new GenericMessage(args, kwds), merge(sendOptions, more)),
+      forward: (body, more) => {
+        const bytes = body instanceof Uint8Array ? body : encoder.encode(body);
+        const describe = body instanceof Uint8Array ? () => `${bytes.byteLength} bytes` : () => `${body.type}/${body.name} (forwarded)`;
+        return publishBytes(bytes, merge(sendOptions, more), describe);
+      },
+      to: (more) => api(merge(sendOptions, more)),
+    };
+  };
 
   const producer: Producer<PM, PR> = {
     ...api(base),

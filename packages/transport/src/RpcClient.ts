@@ -1,6 +1,5 @@
 import type { Context } from "@opentelemetry/api";
-import { decodeMessage, ExceptionResult, ResultMessage, type Encoder } from "@postage/core";
-import { nanoid } from "nanoid";
+import { decodeMessage, ExceptionResult, ResultMessage, type DecodeOptions, type Encoder } from "@postage/core";
 import type { Broker } from "./Broker.js";
 import type { Delivery, DriverConsumer, DriverPublisher, DriverReplyChannel, MessageProperties } from "./driver/BrokerDriver.js";
 import { TransportError } from "./errors.js";
@@ -13,13 +12,29 @@ import type { TransportObserver } from "./telemetry/TransportObserver.js";
  * How replies come back:
  * - `direct`: RabbitMQ direct reply-to, matched by correlation id. Fast; the default between
  *   Postage for TypeScript components. A reply without correlation id (Python Postage servers send
- *   none) is accepted only while exactly one call is pending on the channel.
+ *   none) is accepted only while exactly one call is pending on the channel. Requests go without
+ *   publisher confirms: the reply confirms the request end to end (see {@link RpcOptions}).
  * - `queue`: an exclusive, auto-delete, server-named queue per call, as Python Postage does. Slower
- *   (about 7x), but any server can answer unambiguously.
+ *   (about 7x), but any server can answer unambiguously. Requests go through the producer's
+ *   publisher, with its confirms (`confirm`, on by default).
  */
 export type ReplyMode = "direct" | "queue";
 
-/** Options of one RPC call. */
+/**
+ * Options of one RPC call.
+ *
+ * What a call guarantees: it ends, with the reply, an `ExceptionResult("TimeoutError")` after its
+ * last attempt, or a rejection (below); it never hangs. In `direct` mode a request is published
+ * without publisher confirms, since the reply is the end-to-end confirmation:
+ * - a mandatory request no queue takes is returned by the broker, and the call rejects with
+ *   `UNROUTABLE` as soon as the return arrives (not at its timeout);
+ * - a request lost with the connection, or with the reply channel (replies to it would be lost
+ *   too), is sent again at once on the new channel, same message id, within the same attempt
+ *   window (once per window; later losses wait for the window's end);
+ * - a request the broker drops for another reason (a queue that rejects publishes) gets no reply:
+ *   the attempt times out and the next one sends it again.
+ * A server may therefore see a request more than once (same message id), as with any retry.
+ */
 export interface RpcOptions {
   /** How long to wait for a reply to each attempt, in milliseconds. @default 30_000 */
   timeout?: number;
@@ -40,7 +55,8 @@ export interface PendingReply {
   readonly replyTo: string;
   /**
    * The reply. Resolves to `ExceptionResult("TimeoutError", ...)` when every attempt timed out,
-   * never hangs; rejects only when a retry cannot be published or the producer is closed.
+   * never hangs; rejects when the request was returned (`UNROUTABLE`), when a retry cannot be
+   * published, or when the producer is closed.
    */
   reply(): Promise<ResultMessage>;
 }
@@ -53,6 +69,8 @@ export interface RpcStats {
   replies: number;
   /** Requests sent again after a timeout. */
   retries: number;
+  /** Requests sent again at once because the reply channel (or its connection) was lost with them. */
+  resent: number;
   /** Calls that ended with a `TimeoutError` result. */
   timeouts: number;
   /** Replies that matched no pending call (late replies after a timeout, duplicates): dropped. */
@@ -67,46 +85,52 @@ export interface RpcRequest {
   /** The command's name (the RPC method, for telemetry). */
   name: string;
   body: Uint8Array;
+  /** Made for this call: the client sets `messageId`, `correlationId` and `replyTo` on it. */
   properties: MessageProperties;
   mandatory: boolean;
   describe: () => string;
 }
 
-/** One call waiting for its reply. */
+/** Pause before sending again a request returned right after an outage (its server may not be bound again yet). */
+const RETURNED_RETRY_MS = 250;
+
+/**
+ * One call: its state across attempts, and its result. Attempt windows of `options.timeout` ms
+ * follow each other from the call's start (one timer, re-armed per window).
+ */
 class Call {
   settled = false;
+  /** Attempt windows begun (the first at the start). */
   attempts = 0;
+  /** Some attempt was written (the call ends with a `TimeoutError` result rather than a `TIMEOUT` error). */
+  published = false;
+  /** An attempt is being published (waiting for the channel, the connection or the exchange). */
+  inFlight = false;
+  /** The request was sent again in this window after a lost channel (at most once per window). */
+  resentInWindow = false;
+  /** An attempt went out around an outage: a return then is part of it, not a missing server. */
+  sawOutage = false;
+  replyTo = "";
   timer: NodeJS.Timeout | undefined;
+  /** Direct mode: the reply queue consumer of a queue-mode call otherwise. */
+  consumer: DriverConsumer | undefined;
+  /** Told when the first attempt is published (`start`, which hands out a {@link PendingReply}). */
+  onFirstPublished: (() => void) | undefined;
   readonly result: Promise<ResultMessage>;
-  private resolveResult!: (result: ResultMessage) => void;
-  private rejectResult!: (error: unknown) => void;
+  resolveResult!: (result: ResultMessage) => void;
+  rejectResult!: (error: unknown) => void;
 
   constructor(
     readonly id: string,
-    private readonly onSettled: () => void,
+    readonly request: RpcRequest,
+    readonly options: Required<RpcOptions>,
+    readonly parent: Context | undefined,
+    readonly direct: boolean,
   ) {
     this.result = new Promise<ResultMessage>((resolve, reject) => {
       this.resolveResult = resolve;
       this.rejectResult = reject;
     });
-    // The result may never be awaited (a queue-only call nobody asks); the caller still sees any rejection.
-    this.result.catch(() => undefined);
-  }
-
-  resolve(result: ResultMessage): void {
-    if (this.finish()) this.resolveResult(result);
-  }
-
-  reject(error: unknown): void {
-    if (this.finish()) this.rejectResult(error);
-  }
-
-  private finish(): boolean {
-    if (this.settled) return false;
-    this.settled = true;
-    clearTimeout(this.timer);
-    this.onSettled();
-    return true;
   }
 }
 
@@ -114,180 +138,237 @@ class Call {
  * The client side of Postage RPC for one producer. Requests carry a stable message id (reused on
  * retries) and a correlation id; each attempt waits `timeout` ms, then the request is sent again
  * up to `retries` times; after that the call resolves to `ExceptionResult("TimeoutError", ...)`.
- * Replies that match no call are counted in {@link RpcStats.dropped} and dropped.
+ * Replies that match no call are counted in {@link RpcStats.dropped} and dropped. See
+ * {@link RpcOptions} for what a call guarantees.
  * @internal Used through {@link Producer}.
  */
 export class RpcClient {
-  readonly stats: RpcStats = { calls: 0, replies: 0, retries: 0, timeouts: 0, dropped: 0, invalid: 0 };
+  readonly stats: RpcStats = { calls: 0, replies: 0, retries: 0, resent: 0, timeouts: 0, dropped: 0, invalid: 0 };
   private channel: Promise<DriverReplyChannel> | undefined;
-  /** Direct-mode calls by correlation id. */
+  /** The reply channel once open (it re-opens by itself after a reconnect): no promise to wait for. */
+  private openChannel: DriverReplyChannel | undefined;
+  /** Direct-mode calls by correlation id (their message id). */
   private readonly pending = new Map<string, Call>();
-  /** Every unsettled call (both modes), to end them on close. */
-  private readonly calls = new Set<Call>();
+  /** Queue-mode calls, to end them on close. */
+  private readonly queued = new Set<Call>();
   /** Cleanups of per-call reply queues still running. */
   private readonly cleanups = new Set<Promise<void>>();
   private closing: Promise<void> | undefined;
+  private readonly decodeOptions: DecodeOptions;
+  private lastDecodeOptions: DecodeOptions | undefined;
+  private readonly windowEnded = (call: Call): void => this.onWindowEnd(call);
 
   constructor(
     private readonly broker: Broker,
     private readonly publisher: () => DriverPublisher,
-    private readonly decode: { encoder: Encoder; maxBytes: number | undefined },
+    decode: { encoder: Encoder; maxBytes: number | undefined },
     private readonly observer?: TransportObserver,
-  ) {}
+    /** Told of each request published (`routes` messages), retries included. */
+    private readonly onSent: (count: number) => void = () => undefined,
+  ) {
+    this.decodeOptions = decode.maxBytes === undefined ? { encoder: decode.encoder } : { encoder: decode.encoder, maxBytes: decode.maxBytes };
+  }
 
   /**
-   * Publishes a request and returns once it is published (confirmed, when confirms are on).
-   * Every wait counts from this call: the reply channel or reply queue, the publish and each reply
-   * share the attempts' timers, so a call made while the broker is unreachable settles on time.
+   * Makes a call and resolves to its reply (see {@link PendingReply.reply}). Rejects as soon as the
+   * first attempt fails to publish (nobody was listening at all), with `CLOSED` on close.
    */
-  async start(request: RpcRequest, options: Required<RpcOptions>): Promise<PendingReply> {
-    if (this.closing !== undefined) throw new TransportError("CLOSED", "the RPC client is closed");
+  call(request: RpcRequest, options: Required<RpcOptions>, messageId: string): Promise<ResultMessage> {
+    if (this.closing !== undefined) return Promise.reject(new TransportError("CLOSED", "the RPC client is closed"));
+    const call = this.begin(request, options, messageId);
+    return call.result;
+  }
+
+  /**
+   * Publishes a request and returns once it is published (written; confirmed in queue mode when
+   * confirms are on). Every wait counts from this call: the reply channel or reply queue, the
+   * publish and each reply share the attempts' windows, so a call made while the broker is
+   * unreachable settles on time.
+   */
+  start(request: RpcRequest, options: Required<RpcOptions>, messageId: string): Promise<PendingReply> {
+    if (this.closing !== undefined) return Promise.reject(new TransportError("CLOSED", "the RPC client is closed"));
+    let call: Call | undefined;
+    const published = new Promise<void>((resolve) => {
+      call = this.begin(request, options, messageId, resolve);
+    });
+    const started = call as unknown as Call;
+    // The result may never be awaited (a queue-only call nobody asks); the caller still sees any rejection.
+    started.result.catch(() => undefined);
+    return Promise.race([published, started.result]).then(() => ({ messageId: started.id, replyTo: started.replyTo, reply: () => started.result }));
+  }
+
+  private begin(request: RpcRequest, options: Required<RpcOptions>, messageId: string, onFirstPublished?: () => void): Call {
     this.stats.calls += 1;
-    const messageId = request.properties.messageId ?? nanoid();
     const watch = RpcCallWatch.start(request, messageId, options.replyMode, this.observer); // undefined without tracing or metrics
-    const parent = watch?.parent;
-    const started = options.replyMode === "queue" ? this.startQueued(messageId, request, options, parent) : this.startDirect(messageId, request, options, parent);
-    return watch === undefined ? started : watch.follow(started);
-  }
-
-  private startDirect(messageId: string, request: RpcRequest, options: Required<RpcOptions>, parent: Context | undefined): Promise<PendingReply> {
-    const call = this.track(messageId, () => this.pending.delete(messageId));
-    this.pending.set(messageId, call);
-    // The direct reply-to address is the same after a reconnect (the reply channel re-opens on its own).
-    return this.runAttempts(call, request, options, parent, async () => {
-      const channel = await this.replyChannel();
-      return { target: channel, replyTo: channel.replyTo };
-    });
-  }
-
-  private startQueued(messageId: string, request: RpcRequest, options: Required<RpcOptions>, parent: Context | undefined): Promise<PendingReply> {
-    let consumer: DriverConsumer | undefined;
-    const call = this.track(messageId, () => {
-      if (consumer === undefined) return;
-      const closing = consumer.close().catch((error: unknown) => {
-        this.broker.log(`[postage] closing the reply queue of call ${messageId} failed: ${String(error)}`);
-      });
-      this.cleanups.add(closing);
-      void closing.finally(() => this.cleanups.delete(closing)); // deliberate: tracked in `cleanups`, awaited by close()
-    });
-    try {
-      consumer = this.broker.driver.createConsumer({ queue: { name: "", exclusive: true, autoDelete: true }, prefetch: 1 }, (delivery) => {
-        // Any delivery on this private queue is the reply to this call, correlation id or not.
-        this.settleWith(call, delivery);
-        return "ack";
-      });
-    } catch (error) {
-      call.reject(error);
-      return Promise.reject(error);
+    const call = new Call(messageId, request, options, watch?.parent, options.replyMode !== "queue");
+    call.onFirstPublished = onFirstPublished;
+    watch?.watch(call.result);
+    if (call.direct) {
+      this.pending.set(messageId, call);
+    } else {
+      this.queued.add(call);
+      try {
+        call.consumer = this.broker.driver.createConsumer({ queue: { name: "", exclusive: true, autoDelete: true }, prefetch: 1 }, (delivery) => {
+          // Any delivery on this private queue is the reply to this call, correlation id or not.
+          this.settleWith(call, delivery);
+          return "ack";
+        });
+      } catch (error) {
+        this.reject(call, error);
+        return call;
+      }
     }
-    const replies = consumer;
-    // Asked per attempt: after a reconnect the server-named queue has a new name, and a retry
-    // carrying the old one would be answered into a queue that no longer exists.
-    return this.runAttempts(call, request, options, parent, async () => ({ target: this.publisher(), replyTo: await replies.consuming() }));
-  }
-
-  private track(id: string, cleanup: () => void): Call {
-    const call: Call = new Call(id, () => {
-      this.calls.delete(call);
-      cleanup();
-    });
-    this.calls.add(call);
+    call.timer = setTimeout(this.windowEnded, options.timeout, call);
+    this.send(call, true);
     return call;
   }
 
   /**
-   * Runs the attempts of a call. Attempt windows of `options.timeout` ms start now, one after the
-   * other: each prepares its target and `reply_to` (`prepare`), publishes, and waits for the reply
-   * until its window ends; then the next one sends the request again (same message id). An attempt
-   * still waiting for the connection when its window ends is not sent twice: it goes out when the
-   * broker is back, and the next window waits for it. After the last window the call resolves to a
-   * `TimeoutError` result, or rejects with `TIMEOUT` if the request never left.
-   *
-   * Resolves once the first attempt is published; rejects when it fails (nobody was listening at
-   * all), or when the call ends first.
+   * Sends the request once. `newWindow`: a window begins with it (the first one, or a retry after
+   * a window without reply); otherwise it repeats the current window's (a lost channel, a return
+   * during an outage). An attempt still waiting for the connection when its window ends is not
+   * sent twice: it goes out when the broker is back, and the next window waits for it.
    */
-  private runAttempts(
-    call: Call,
-    request: RpcRequest,
-    options: Required<RpcOptions>,
-    parent: Context | undefined,
-    prepare: () => Promise<{ target: PublishTarget; replyTo: string }>,
-  ): Promise<PendingReply> {
-    let replyTo = "";
-    let published = false;
-    let inFlight = false;
-    let firstPublished!: () => void;
-    const first = new Promise<void>((resolve) => {
-      firstPublished = resolve;
-    });
-    const attempt = async (): Promise<void> => {
-      call.attempts += 1;
-      inFlight = true;
-      try {
-        const prepared = await prepare();
-        if (call.settled) return;
-        replyTo = prepared.replyTo;
-        const properties: MessageProperties = { ...request.properties, messageId: call.id, correlationId: call.id, replyTo };
-        await publishRoutes(this.broker, prepared.target, request.routes, request.body, properties, { mandatory: request.mandatory }, request.describe, parent);
-        published = true;
-        firstPublished();
-      } finally {
-        inFlight = false;
-      }
-    };
-    const send = (): void => {
-      const window = call.attempts + 1;
-      attempt().catch((error: unknown) => {
-        if (call.settled) return;
-        // The first attempt's failure within its window ends the call: nobody was listening at all.
-        // A later one that finds no route (the server's queue is being re-declared after a broker
-        // restart), loses the connection or misses its publish deadline is an attempt without a
-        // reply: the next window may succeed, and the last one ends the call.
-        const code = (error as { code?: unknown } | null)?.code;
-        if (window === 1 && call.attempts === 1) call.reject(error);
-        else if (code !== "UNROUTABLE" && code !== "CONNECTION_LOST" && code !== "TIMEOUT") call.reject(error);
-      });
-    };
-    const onWindowEnd = (): void => {
-      if (call.settled) return;
-      if (call.attempts > options.retries) {
-        if (published) {
-          this.stats.timeouts += 1;
-          call.resolve(new ExceptionResult("TimeoutError", `no reply to ${request.describe()} within ${options.timeout} ms, after ${call.attempts} attempt(s)`));
-        } else {
-          call.reject(
-            new TransportError(
-              "TIMEOUT",
-              `${request.describe()} could not be sent within ${options.timeout * call.attempts} ms (${call.attempts} attempt(s) of ${options.timeout} ms): the broker is unreachable or not answering`,
-            ),
-          );
-        }
-        return;
-      }
-      if (inFlight) {
-        // Still waiting for the connection: this window counts, the same request is not queued twice.
-        call.attempts += 1;
+  private send(call: Call, newWindow: boolean): void {
+    if (newWindow) call.attempts += 1;
+    const window = call.attempts;
+    call.inFlight = true;
+    if (!this.broker.driver.connected) call.sawOutage = true;
+    let published: Promise<void>;
+    if (call.direct) {
+      const channel = this.openChannel;
+      published = channel !== undefined ? this.publishTo(call, channel, channel.replyTo) : this.replyChannel().then((opened) => this.publishTo(call, opened, opened.replyTo));
+    } else {
+      // Asked per attempt: after a reconnect the server-named queue has a new name, and a retry
+      // carrying the old one would be answered into a queue that no longer exists.
+      const consumer = call.consumer as DriverConsumer;
+      published = consumer.consuming().then((replyTo) => this.publishTo(call, this.publisher(), replyTo));
+    }
+    published.then(
+      () => this.onPublished(call),
+      (error: unknown) => this.onPublishFailed(call, window, error),
+    );
+  }
+
+  private publishTo(call: Call, target: PublishTarget, replyTo: string): Promise<void> {
+    if (call.settled) return Promise.resolve();
+    call.replyTo = replyTo;
+    const { request } = call;
+    // The properties were made for this call: set, not copied (no attempt is in flight meanwhile).
+    const properties = request.properties;
+    properties.messageId = call.id;
+    properties.correlationId = call.id;
+    properties.replyTo = replyTo;
+    return publishRoutes(this.broker, target, request.routes, request.body, properties, { mandatory: request.mandatory }, request.describe, call.parent);
+  }
+
+  private onPublished(call: Call): void {
+    call.inFlight = false;
+    if (call.settled) return;
+    call.published = true;
+    this.onSent(call.request.routes.length);
+    const first = call.onFirstPublished;
+    if (first !== undefined) {
+      call.onFirstPublished = undefined;
+      first();
+    }
+  }
+
+  private onPublishFailed(call: Call, window: number, error: unknown): void {
+    call.inFlight = false;
+    if (call.settled) return;
+    // The first attempt's failure within its window ends the call: nobody was listening at all.
+    // A later one that finds no route (the server's queue is being re-declared after a broker
+    // restart), loses the connection or misses its publish deadline is an attempt without a
+    // reply: the next window may succeed, and the last one ends the call.
+    const code = (error as { code?: unknown } | null)?.code;
+    if (window === 1 && call.attempts === 1) this.reject(call, error);
+    else if (code !== "UNROUTABLE" && code !== "CONNECTION_LOST" && code !== "TIMEOUT") this.reject(call, error);
+  }
+
+  private onWindowEnd(call: Call): void {
+    if (call.settled) return;
+    const { options } = call;
+    call.resentInWindow = false;
+    if (call.attempts > options.retries) {
+      if (call.published) {
+        this.stats.timeouts += 1;
+        this.resolve(call, new ExceptionResult("TimeoutError", `no reply to ${call.request.describe()} within ${options.timeout} ms, after ${call.attempts} attempt(s)`));
       } else {
-        this.stats.retries += 1;
-        send();
+        this.reject(
+          call,
+          new TransportError(
+            "TIMEOUT",
+            `${call.request.describe()} could not be sent within ${options.timeout * call.attempts} ms (${call.attempts} attempt(s) of ${options.timeout} ms): the broker is unreachable or not answering`,
+          ),
+        );
       }
-      call.timer = setTimeout(onWindowEnd, options.timeout);
-    };
-    call.timer = setTimeout(onWindowEnd, options.timeout);
-    send();
-    return Promise.race([first, call.result]).then(() => ({ messageId: call.id, replyTo, reply: () => call.result }));
+      return;
+    }
+    if (call.inFlight) {
+      // Still waiting for the connection: this window counts, the same request is not queued twice.
+      call.attempts += 1;
+    } else {
+      this.stats.retries += 1;
+      this.send(call, true);
+    }
+    call.timer?.refresh();
   }
 
   private replyChannel(): Promise<DriverReplyChannel> {
     if (this.channel === undefined) {
-      const channel = this.broker.driver.createReplyChannel((delivery) => this.onDirectReply(delivery));
-      this.channel = channel;
-      channel.catch(() => {
-        // Let the next call try again; this call sees the rejection.
-        if (this.channel === channel) this.channel = undefined;
+      const channel = this.broker.driver.createReplyChannel((delivery) => this.onDirectReply(delivery), {
+        onReturned: (properties, error) => this.onReturned(properties, error),
+        onLost: (error) => this.onChannelLost(error),
       });
+      this.channel = channel;
+      channel.then(
+        (opened) => {
+          if (this.channel === channel) this.openChannel = opened;
+        },
+        () => {
+          // Let the next call try again; this call sees the rejection.
+          if (this.channel === channel) this.channel = undefined;
+        },
+      );
     }
     return this.channel;
+  }
+
+  /** A direct request came back (no queue took it): the call fails now, unless a retry explains it. */
+  private onReturned(properties: MessageProperties, error: TransportError): void {
+    const id = properties.correlationId ?? properties.messageId;
+    const call = id === undefined ? undefined : this.pending.get(id);
+    if (call === undefined || call.settled) {
+      this.broker.log(() => `[postage] a returned request matched no pending call (correlation id ${id ?? "none"})`);
+      return;
+    }
+    if (call.attempts > 1) return; // a retry's return: an attempt without reply, the next window may succeed
+    if (call.sawOutage) {
+      // Right after an outage its server may not have declared its queue again yet: try again
+      // shortly, within this window (its end still ends the call as usual).
+      setTimeout(() => {
+        if (!call.settled && !call.inFlight && call.attempts === 1) this.send(call, false);
+      }, RETURNED_RETRY_MS).unref();
+      return;
+    }
+    this.reject(call, error);
+  }
+
+  /**
+   * The reply channel died with requests on it: their replies are lost, so send them again now
+   * on the new channel rather than wait for their windows to end. A channel the broker closed for
+   * a request to a deleted exchange makes that exchange be declared again first.
+   */
+  private onChannelLost(error: TransportError | undefined): void {
+    if (error?.code === "EXCHANGE_NOT_FOUND" && error.exchange !== undefined) this.broker.forgetExchange(error.exchange);
+    for (const call of this.pending.values()) {
+      if (call.settled || call.inFlight || !call.published || call.resentInWindow) continue;
+      call.resentInWindow = true;
+      call.sawOutage = true;
+      this.stats.resent += 1;
+      this.send(call, false);
+    }
   }
 
   private onDirectReply(delivery: Delivery): void {
@@ -313,16 +394,11 @@ export class RpcClient {
       return;
     }
     this.stats.replies += 1;
-    call.resolve(this.toResult(delivery));
+    this.resolve(call, this.toResult(delivery));
   }
 
   private toResult(delivery: Delivery): ResultMessage {
-    const outcome = decodeMessage(delivery.body, {
-      encoder: this.decode.encoder,
-      ...(this.decode.maxBytes !== undefined ? { maxBytes: this.decode.maxBytes } : {}),
-      ...(delivery.properties.contentType !== undefined ? { contentType: delivery.properties.contentType } : {}),
-      ...(delivery.properties.contentEncoding !== undefined ? { contentEncoding: delivery.properties.contentEncoding } : {}),
-    });
+    const outcome = decodeMessage(delivery.body, this.decodeOptionsFor(delivery.properties));
     if (!outcome.ok) {
       this.stats.invalid += 1;
       return new ExceptionResult("InvalidReply", `the reply is not a Postage message (${outcome.error.code}): ${outcome.error.reason}`);
@@ -335,6 +411,46 @@ export class RpcClient {
     return outcome.message;
   }
 
+  /** The decode options for a reply's content type and encoding: the last ones made, when they match (they usually all do). */
+  private decodeOptionsFor({ contentType, contentEncoding }: MessageProperties): DecodeOptions {
+    if (contentType === undefined && contentEncoding === undefined) return this.decodeOptions;
+    const last = this.lastDecodeOptions;
+    if (last !== undefined && last.contentType === contentType && last.contentEncoding === contentEncoding) return last;
+    const options: DecodeOptions = { ...this.decodeOptions };
+    if (contentType !== undefined) options.contentType = contentType;
+    if (contentEncoding !== undefined) options.contentEncoding = contentEncoding;
+    this.lastDecodeOptions = options;
+    return options;
+  }
+
+  private resolve(call: Call, result: ResultMessage): void {
+    if (this.finish(call)) call.resolveResult(result);
+  }
+
+  private reject(call: Call, error: unknown): void {
+    if (this.finish(call)) call.rejectResult(error);
+  }
+
+  private finish(call: Call): boolean {
+    if (call.settled) return false;
+    call.settled = true;
+    clearTimeout(call.timer);
+    if (call.direct) {
+      this.pending.delete(call.id);
+      return true;
+    }
+    this.queued.delete(call);
+    const consumer = call.consumer;
+    if (consumer !== undefined) {
+      const closing = consumer.close().catch((error: unknown) => {
+        this.broker.log(`[postage] closing the reply queue of call ${call.id} failed: ${String(error)}`);
+      });
+      this.cleanups.add(closing);
+      void closing.finally(() => this.cleanups.delete(closing)); // deliberate: tracked in `cleanups`, awaited by close()
+    }
+    return true;
+  }
+
   /** Ends pending calls (they reject with `CLOSED`), closes the reply channel and reply queues. Idempotent. */
   close(): Promise<void> {
     this.closing ??= this.closeAll();
@@ -342,9 +458,10 @@ export class RpcClient {
   }
 
   private async closeAll(): Promise<void> {
-    for (const call of [...this.calls]) call.reject(new TransportError("CLOSED", `RPC call ${call.id} ended: the producer was closed`));
+    for (const call of [...this.pending.values(), ...this.queued]) this.reject(call, new TransportError("CLOSED", `RPC call ${call.id} ended: the producer was closed`));
     const channel = this.channel;
     this.channel = undefined;
+    this.openChannel = undefined;
     const closings: Promise<void>[] = [...this.cleanups];
     if (channel !== undefined) closings.push(channel.then((c) => c.close(), () => undefined));
     const results = await Promise.allSettled(closings);

@@ -71,6 +71,7 @@ export type {
   DriverConsumerOptions,
   DriverPublisher,
   DriverReplyChannel,
+  ReplyChannelEvents,
   MessageProperties,
   PublishOptions,
   QueueSpec,

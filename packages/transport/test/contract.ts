@@ -448,6 +448,32 @@ export function defineContractSuite(name: string, makeBroker: MakeBroker): void 
         expect(server.seen[0]?.message.category).toBe("rpc");
       });
 
+      it("a request no queue takes fails with UNROUTABLE at once, not at its timeout (no publisher confirms needed)", async () => {
+        const ex = exchange("direct");
+        await broker.declareExchange(ex);
+        // Windows far longer than the test's own timeout: only the broker's return can end these calls in time.
+        const producer = createProducer(broker, { commands: ["nobody"], exchanges: [[ex, "unbound"]], rpc: { timeout: 600_000, retries: 4 } });
+        for (const confirm of [true, false]) {
+          const viaProducer = confirm ? producer : createProducer(broker, { commands: ["nobody"], exchanges: [[ex, "unbound"]], confirm, rpc: { timeout: 600_000 } });
+          const error = await viaProducer.rpc.nobody().then(
+            () => undefined,
+            (e: unknown) => e,
+          );
+          expect(error).toBeInstanceOf(TransportError);
+          expect((error as TransportError).code).toBe("UNROUTABLE");
+          expect(viaProducer.stats.rpc).toMatchObject({ calls: 1, retries: 0, timeouts: 0 });
+        }
+        // rpcQueued may resolve once written (direct reply-to sends without confirms): then reply() rejects.
+        const error = await producer.rpcQueued.nobody().then(
+          (pending) => pending.reply(),
+          (e: unknown) => Promise.reject(e),
+        ).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect((error as TransportError | undefined)?.code).toBe("UNROUTABLE");
+      });
+
       it("a call nobody answers resolves to a TimeoutError exception result after its retries", async () => {
         const server = await rpcServer(broker, () => undefined);
         const producer = createProducer(broker, { commands: ["silent"], exchanges: [[server.ex, "rpc"]] });

@@ -51,6 +51,53 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
     }
   });
 
+  it("RPC calls whose reply channel died are sent again at once on the new one, not at their timeout", async () => {
+    const connectionName = randomName("reconnect-rpc");
+    const client = connect({ url: RABBIT_URL, connectionName, shared: false, heartbeat: 0 });
+    const server = connect({ url: RABBIT_URL, shared: false, heartbeat: 0 });
+    const cleanup = new Cleanup();
+    try {
+      await Promise.all([client.ready(), server.ready()]);
+      const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
+      const seen: Array<{ id: string | undefined; n: unknown }> = [];
+      let release!: () => void;
+      const released = new Promise<void>((resolve) => (release = resolve));
+      // The server holds the first delivery of each call until the client's connection is gone:
+      // its reply then goes to a reply channel that no longer exists, and is lost.
+      const consumer = createConsumer(server, { prefetch: 10, bindings: [[ex, [["", "rpc"]]]] }, async (incoming): Promise<HandlerOutcome> => {
+        const id = incoming.delivery.properties.messageId;
+        const again = seen.some((s) => s.id === id);
+        seen.push({ id, n: (incoming.message as CommandMessage).parameters });
+        if (!again) await released;
+        await incoming.reply?.(new SuccessResult((incoming.message as CommandMessage).parameters));
+        return "ack";
+      });
+      await consumer.ready();
+      const producer = createProducer(client, { exchanges: [[ex, "rpc"]] });
+      // One attempt of ten minutes: only an immediate re-send can answer these within the test's timeout.
+      const calls = [1, 2, 3].map((n) => producer.to({ timeout: 600_000, retries: 0 }).call("echo", n));
+      await waitFor(() => seen.length === 3, "the three requests");
+      expect(await forceCloseConnection(connectionName)).toBeGreaterThan(0);
+      release();
+      const results = await Promise.all(calls);
+      expect(results.map((result) => [result.ok, result.value])).toEqual([
+        [true, 1],
+        [true, 2],
+        [true, 3],
+      ]);
+      expect(producer.stats.rpc).toMatchObject({ calls: 3, retries: 0, resent: 3, timeouts: 0 });
+      // Each request was seen again under its own message id.
+      const ids = seen.map((s) => s.id);
+      expect(new Set(ids).size).toBe(3);
+      expect(ids.length).toBe(6);
+      await producer.close();
+      await consumer.close();
+    } finally {
+      await cleanup.run(server);
+      await Promise.all([client.close(), server.close()]);
+    }
+  });
+
   it("aborts the signal of deliveries whose channel died, and consumes again without waiting for their handlers", async () => {
     const connectionName = randomName("reconnect-signal");
     const broker = connect({ url: RABBIT_URL, connectionName, shared: false, heartbeat: 0 });

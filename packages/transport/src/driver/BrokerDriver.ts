@@ -142,13 +142,40 @@ export interface DriverConsumer {
 }
 
 /**
+ * What a reply channel tells its owner besides the replies themselves: requests on it go without
+ * publisher confirms (the reply is the end-to-end confirmation), so a returned request and a lost
+ * channel are only known through these.
+ */
+export interface ReplyChannelEvents {
+  /**
+   * The broker returned a mandatory request (no queue took it): `properties` are the request's
+   * (message id, correlation id), `error` an `UNROUTABLE` {@link TransportError}. Without it, a
+   * return is reported through the driver's `onError`. @default none
+   */
+  onReturned?: (properties: MessageProperties, error: TransportError) => void;
+  /**
+   * The channel died: the connection dropped (`error` undefined or `CONNECTION_LOST`) or the
+   * broker closed it (`error` says why, e.g. `EXCHANGE_NOT_FOUND` for a request to an exchange
+   * deleted meanwhile). Requests written on it will get no reply (direct reply-to replies are
+   * bound to the channel); the next publish opens a new channel. @default none
+   */
+  onLost?: (error: TransportError | undefined) => void;
+}
+
+/**
  * A direct reply-to channel for RPC: requests published through it carry a `replyTo` that
  * routes replies back to `onReply`, with no queue to declare.
  */
 export interface DriverReplyChannel {
   /** The `replyTo` value to put on requests (RabbitMQ: `amq.rabbitmq.reply-to`). */
   readonly replyTo: string;
-  /** Publishes a request whose replies come back to this channel. */
+  /**
+   * Publishes a request whose replies come back to this channel. No publisher confirms: resolves
+   * once the request is written (RabbitMQ) or delivered (memory). A request the broker returns is
+   * told through {@link ReplyChannelEvents.onReturned} (the memory driver, which knows at once,
+   * rejects with `UNROUTABLE` instead). Rejects with `EXCHANGE_NOT_FOUND`, `CONNECTION_LOST`,
+   * `TIMEOUT` (no connection within the publish timeout) or `CLOSED`.
+   */
   publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void>;
   /** Idempotent. */
   close(): Promise<void>;
@@ -180,7 +207,7 @@ export interface BrokerDriver {
    */
   browseQueue(queue: string, visit: BrowseVisitor, options?: BrowseOptions): Promise<BrowseResult>;
   /** A direct reply-to channel; `onReply` receives every reply delivered to it. */
-  createReplyChannel(onReply: (delivery: Delivery) => void): Promise<DriverReplyChannel>;
+  createReplyChannel(onReply: (delivery: Delivery) => void, events?: ReplyChannelEvents): Promise<DriverReplyChannel>;
   /** Whether the connection is up now (false while reconnecting and after close); for metrics. */
   readonly connected: boolean;
   /**

@@ -457,24 +457,34 @@ describe.skipIf(process.env["POSTAGE_SKIP_RABBIT"] === "1")("RabbitDriver agains
       await server.ready;
 
       const replies = new Map<string, string>();
-      const channel = await driver.createReplyChannel((d) => replies.set(d.properties.correlationId ?? "", text(d.body)));
+      const returned: Array<{ correlationId: string | undefined; code: string }> = [];
+      const lost: Array<string | undefined> = [];
+      const channel = await driver.createReplyChannel((d) => replies.set(d.properties.correlationId ?? "", text(d.body)), {
+        onReturned: (properties, error) => returned.push({ correlationId: properties.correlationId, code: error.code }),
+        onLost: (error) => lost.push(error?.code),
+      });
       expect(channel.replyTo).toBe("amq.rabbitmq.reply-to");
       await channel.publish("", serverQueue, bytes("ping"), { correlationId: "1", messageId: "req-1" });
       await waitFor(() => replies.has("1"), "the reply");
       expect(replies.get("1")).toBe("re: ping");
 
-      expect(await failure(channel.publish("", randomName("nobody"), bytes("lost"), { correlationId: "2" }))).toMatchObject({ code: "UNROUTABLE" });
+      // No confirms: the publish resolves once written, and the return comes to onReturned with the request's ids.
+      await channel.publish("", randomName("nobody"), bytes("lost"), { correlationId: "2" });
+      await waitFor(() => returned.length === 1, "the return of the unroutable request");
+      expect(returned).toEqual([{ correlationId: "2", code: "UNROUTABLE" }]);
 
+      expect(lost).toEqual([]);
       await forceClose(connectionName);
+      // A request written on the dead channel gets no reply (its owner sends it again when told):
+      // once told, the next publish waits for the reconnect and goes out on a new channel.
+      await waitFor(() => lost.length === 1, "the lost channel to be told");
+      // Until the server's exclusive queue is declared again, the request comes back: send it again then.
       await waitFor(async () => {
-        try {
-          await channel.publish("", serverQueue, bytes("again"), { correlationId: "3" });
-          return true;
-        } catch {
-          return false;
-        }
-      }, "the reply channel to come back");
-      await waitFor(() => replies.has("3"), "the reply after the reconnect");
+        const returns = returned.length;
+        await channel.publish("", serverQueue, bytes("again"), { correlationId: "3" });
+        await waitFor(() => replies.has("3") || returned.length > returns, "the reply or the return");
+        return replies.has("3");
+      }, "the reply after the reconnect");
       expect(replies.get("3")).toBe("re: again");
     });
   });

@@ -11,6 +11,7 @@ import type {
   DriverConsumerOptions,
   DriverPublisher,
   DriverReplyChannel,
+  ReplyChannelEvents,
   QueueSpec,
 } from "../driver/BrokerDriver.js";
 import { type ErrorContext, TransportError, toTransportError } from "../errors.js";
@@ -296,13 +297,18 @@ export class RabbitDriver implements BrokerDriver {
     return consumer;
   }
 
-  async createReplyChannel(onReply: (delivery: Delivery) => void): Promise<DriverReplyChannel> {
+  async createReplyChannel(onReply: (delivery: Delivery) => void, events?: ReplyChannelEvents): Promise<DriverReplyChannel> {
     this.assertUsable();
     const place = this.pool.place();
-    const channel: RabbitReplyChannel = new RabbitReplyChannel(place.context, onReply, () => {
-      this.replyChannels.delete(channel);
-      place.release();
-    });
+    const channel: RabbitReplyChannel = new RabbitReplyChannel(
+      place.context,
+      onReply,
+      () => {
+        this.replyChannels.delete(channel);
+        place.release();
+      },
+      events,
+    );
     this.replyChannels.add(channel);
     try {
       await channel.open();

@@ -55,20 +55,11 @@ export class RpcCallWatch {
     return new RpcCallWatch(span, trace.setSpan(parent, span), listening ? observer : undefined);
   }
 
-  /** Follows a call being started: ends the span and reports the duration once the reply came (or never will). */
-  follow<P extends { reply(): Promise<ResultMessage> }>(started: Promise<P>): Promise<P> {
-    return started.then(
-      (pending) => {
-        pending.reply().then(
-          (result) => this.finished(result),
-          (error: unknown) => this.failed(error),
-        );
-        return pending;
-      },
-      (error: unknown) => {
-        this.failed(error);
-        throw error;
-      },
+  /** Follows a call's result: ends the span and reports the duration once it settles. */
+  watch(result: Promise<ResultMessage>): void {
+    result.then(
+      (reply) => this.finished(reply),
+      (error: unknown) => this.failed(error),
     );
   }
 
