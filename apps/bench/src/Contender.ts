@@ -13,6 +13,7 @@ import type { BenchSettings } from "./settings.js";
  */
 export type ContenderKey =
   | "postage"
+  | "postageFast"
   | "rabbitmqClient"
   | "amqplib"
   | "moleculer"

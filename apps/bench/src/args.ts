@@ -29,8 +29,8 @@ export const usage = `usage: node apps/bench/dist/main.js [options]
   --rounds N         measured rounds (median taken over them)
   --in-flight N      concurrent RPC calls (default ${fullPlan.inFlight})
   --peers            also run Moleculer and NestJS (install them first: npm run bench:peers does both)
-  --contenders K,K   only these contenders (postage, rabbitmqClient, amqplib, moleculer, moleculerDefaults,
-                     nestjs, nestjsDefaults)
+  --contenders K,K   only these contenders (postage, postageFast, rabbitmqClient, amqplib, moleculer,
+                     moleculerDefaults, nestjs, nestjsDefaults)
   --no-extras        skip the actor-scale and in-memory figures
   --broker-pid PID   broker process for CPU figures (default: the only local beam.smp running rabbit,
                      or the one listening on the URL's port)`;

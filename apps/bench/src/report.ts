@@ -12,7 +12,7 @@ export interface ExtraResults {
 
 /** Every column of the JSON output, present even when a contender did not run (then null). */
 export const allContenderKeys: readonly ContenderKey[] = [
-  "postage", "rabbitmqClient", "amqplib", "moleculer", "moleculerDefaults", "nestjs", "nestjsDefaults",
+  "postage", "postageFast", "rabbitmqClient", "amqplib", "moleculer", "moleculerDefaults", "nestjs", "nestjsDefaults",
 ];
 
 /** The peer frameworks in their acked (tuned) modes: what Postage's own figures are held against. */

@@ -135,7 +135,22 @@ export interface ProducerOptions<M extends MessageBuilders = {}, R extends Messa
   encoder?: Encoder;
   /** Message builders by name, for `message.<name>` and `rpc.<name>` / `rpcQueued.<name>`. */
   builders?: { message?: M; rpc?: R };
-  /** Wait for publisher confirms. @default true */
+  /**
+   * Wait for publisher confirms on commands, events and queue-mode RPC requests: a publish resolves
+   * once the broker took the message, and rejects when it refused it (nack), when the exchange is
+   * missing, or with `UNROUTABLE` (mandatory) when no queue took it; a publish caught in a
+   * connection drop is sent again after the reconnect.
+   *
+   * `false` is the fast mode: a publish resolves once written. It gives up knowing whether the broker
+   * stored the message: a broker-side loss, a nack, or a drop of the connection after the write go
+   * unseen, and nothing retries them. Mandatory messages no queue takes are still returned by
+   * RabbitMQ; the return is reported as an `UNROUTABLE` {@link TransportError} through the driver's
+   * `onError` (the publish has resolved already). So is a publish to an exchange deleted after the
+   * producer declared it (the producer does not notice, so does not declare it again). Direct reply-to RPC requests never
+   * wait for confirms, whatever this says (see {@link RpcOptions}). The memory broker settles every
+   * publish at once either way.
+   * @default true
+   */
   confirm?: boolean;
   /** Fail publishes nobody receives (a clear `TransportError`). Set false for fire-and-forget. @default true */
   mandatory?: boolean;

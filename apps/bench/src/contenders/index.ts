@@ -1,6 +1,7 @@
 import type { ContenderFactory } from "../Contender.js";
 import { amqplibContender } from "./amqplib.js";
 import { postageContender } from "./postage.js";
+import { postageFastContender } from "./postageFast.js";
 import { rabbitmqClientContender } from "./rabbitmqClient.js";
 
 /**
@@ -8,4 +9,4 @@ import { rabbitmqClientContender } from "./rabbitmqClient.js";
  * To add one (Postage, say), write `contenders/postage.ts` exporting a ContenderFactory with key
  * "postage" and append it here.
  */
-export const contenders: readonly ContenderFactory[] = [rabbitmqClientContender, amqplibContender, postageContender];
+export const contenders: readonly ContenderFactory[] = [rabbitmqClientContender, amqplibContender, postageContender, postageFastContender];

@@ -12,16 +12,29 @@ import type { BenchBody, BenchSettings } from "../settings.js";
  * exchange to a {@link MessageProcessor} run by a {@link Scheduler} (the server connection), which
  * handles them in its mailbox and acks after the handler. RPC: `producer.call("echo", body)` over
  * direct reply-to to an `rpcHandler` in the same actor, which replies with the parameters.
- * Same settings as the raw contenders: confirms on both publishes, prefetch 100, `noDelay`
- * (the RabbitMQ driver always sets it), one ack per message.
+ * Same settings as the raw contenders: confirms on commands, prefetch 100, `noDelay` (the
+ * RabbitMQ driver always sets it), one ack per message. RPC requests and replies go without
+ * confirms (Postage's design: the reply confirms the request; a returned request still fails).
+ * See `postageFast.ts` for commands without confirms.
  */
 export const postageContender: ContenderFactory = {
   key: "postage",
   label: "Postage",
   async open(settings) {
-    return PostageContender.open(settings);
+    return openPostage(settings, { confirm: true });
   },
 };
+
+/** How a Postage contender's producer publishes. */
+export interface PostageModes {
+  /** Publisher confirms on commands (`createProducer`'s `confirm`); direct reply-to RPC never waits for one. */
+  readonly confirm: boolean;
+}
+
+/** Opens the Postage contender (client and server connections, the actor, the producer) in the given modes. */
+export function openPostage(settings: BenchSettings, modes: PostageModes): Promise<Contender> {
+  return PostageContender.open(settings, modes);
+}
 
 class PostageContender implements Contender {
   #countdown = new Countdown(0);
@@ -36,7 +49,7 @@ class PostageContender implements Contender {
     private readonly producer: Producer,
   ) {}
 
-  static async open(settings: BenchSettings): Promise<PostageContender> {
+  static async open(settings: BenchSettings, modes: PostageModes): Promise<PostageContender> {
     // `shared: false`: client and server each get a connection of their own, as with the raw clients.
     const client = connect({ url: settings.url, shared: false });
     const server = connect({ url: settings.url, shared: false });
@@ -67,7 +80,12 @@ class PostageContender implements Contender {
     const scheduler = new Scheduler({ broker: server, handleSignals: false });
     scheduler.add(processor);
     await waitRunning(processor);
-    const producer = createProducer(client, { exchanges: [[exchange, "tp"]], fingerprint: Fingerprint.collect({ name: "bench-producer" }), rpc: { timeout: settings.rpcTimeoutMs, retries: 0 } });
+    const producer = createProducer(client, {
+      exchanges: [[exchange, "tp"]],
+      fingerprint: Fingerprint.collect({ name: "bench-producer" }),
+      confirm: modes.confirm,
+      rpc: { timeout: settings.rpcTimeoutMs, retries: 0 },
+    });
     self = new PostageContender(settings, client, scheduler, server, exchange, producer);
     return self;
   }
