@@ -278,11 +278,12 @@ export class RpcClient {
     call.inFlight = false;
     if (call.settled) return;
     // The first attempt's failure within its window ends the call: nobody was listening at all.
-    // A later one that finds no route (the server's queue is being re-declared after a broker
-    // restart), loses the connection or misses its publish deadline is an attempt without a
-    // reply: the next window may succeed, and the last one ends the call.
+    // A later one (or a first one sent again after a lost channel) that finds no route (the
+    // server's queue is being re-declared after a broker restart), loses the connection or misses
+    // its publish deadline is an attempt without a reply: the next window may succeed, and the
+    // last one ends the call.
     const code = (error as { code?: unknown } | null)?.code;
-    if (window === 1 && call.attempts === 1) this.reject(call, error);
+    if (!call.published && window === 1 && call.attempts === 1) this.reject(call, error);
     else if (code !== "UNROUTABLE" && code !== "CONNECTION_LOST" && code !== "TIMEOUT") this.reject(call, error);
   }
 
