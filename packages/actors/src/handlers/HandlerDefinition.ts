@@ -118,6 +118,12 @@ export function messageHandlerFullBody<P extends ProcessorHandle = ProcessorHand
  * later reply is not sent). If it throws before anyone replied, the caller receives an exception
  * result with the error's name and message.
  *
+ * The reply is published without publisher confirm (the caller's receipt is the confirmation; a
+ * lost reply shows up there as a timeout, which it retries), and the request is acked only once
+ * the reply was written, whether the handler awaits `reply(...)` or not: a server that dies
+ * before has its request redelivered. A reply that fails to publish counts as a failure of the
+ * delivery (reported) even when the handler did not await it.
+ *
  * @example
  * rpcHandler("command", "echo", async (content, reply) => {
  *   await reply(new SuccessResult("RPC message received"));

@@ -64,6 +64,10 @@ class HandlersRun<P extends ProcessorHandle> {
   /** The first error of an RPC handler: the caller is told about it if nobody replied. */
   private rpcFailure: unknown;
   private replied = false;
+  /** The reply's publish until it is written: the delivery is settled (acked) only after it. */
+  private replying: Promise<void> | undefined;
+  /** Its failure, when the handler may not have seen it (it did not await the reply). */
+  private replyFailure: { error: unknown } | undefined;
   /** The caller gets one reply: the first one sent. */
   readonly reply: ReplyFunction;
   /** Handed to handlers in their context: a function of its own, so it can be destructured. */
@@ -83,8 +87,23 @@ class HandlersRun<P extends ProcessorHandle> {
         : (result) => {
             if (this.replied) return Promise.resolve();
             this.replied = true;
-            return original(result);
+            return this.track(original(result));
           };
+  }
+
+  /** Follows the reply's publish; registered before the handler's own await, so an awaited reply costs no extra turn. */
+  private track(sent: Promise<void>): Promise<void> {
+    this.replying = sent;
+    sent.then(
+      () => {
+        this.replying = undefined;
+      },
+      (error: unknown) => {
+        this.replying = undefined;
+        this.replyFailure = { error };
+      },
+    );
+    return sent;
   }
 
   step(index: number): MaybePromise<HandlersOutcome> {
@@ -129,6 +148,20 @@ class HandlersRun<P extends ProcessorHandle> {
 
   private finish(): MaybePromise<HandlersOutcome> {
     const outcome = this.outcome;
+    // A reply its handler did not await: the ack leaves only after the reply was written.
+    const replying = this.replying;
+    if (replying !== undefined) {
+      return replying.then(
+        () => this.finish(),
+        () => this.finish(),
+      );
+    }
+    // A reply that failed where no handler threw it: a failure of this delivery (reported, not swallowed).
+    const replyFailure = this.replyFailure;
+    if (replyFailure !== undefined) {
+      this.replyFailure = undefined;
+      if (!outcome.failures.includes(replyFailure.error)) outcome.failures.push(replyFailure.error);
+    }
     const reply = this.input.reply;
     if (this.rpcFailure === undefined || this.replied || reply === undefined) return outcome;
     return reply(ExceptionResult.fromError(this.rpcFailure)).then(
