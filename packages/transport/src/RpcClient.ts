@@ -363,10 +363,13 @@ export class RpcClient {
    */
   private onChannelLost(error: TransportError | undefined): void {
     if (error?.code === "EXCHANGE_NOT_FOUND" && error.exchange !== undefined) this.broker.forgetExchange(error.exchange);
+    // A dropped connection is an outage (servers re-declare their queues); a channel the broker
+    // closed is not: a return then means nobody is bound, and fails the call as usual.
+    const outage = error === undefined || error.code === "CONNECTION_LOST";
     for (const call of this.pending.values()) {
       if (call.settled || call.inFlight || !call.published || call.resentInWindow) continue;
       call.resentInWindow = true;
-      call.sawOutage = true;
+      if (outage) call.sawOutage = true;
       this.stats.resent += 1;
       this.send(call, false);
     }

@@ -474,6 +474,25 @@ export function defineContractSuite(name: string, makeBroker: MakeBroker): void 
         expect((error as TransportError | undefined)?.code).toBe("UNROUTABLE");
       });
 
+      it("a call to an exchange deleted after its declaration fails promptly; once bound again, calls work", async () => {
+        const server = await rpcServer(broker, (message) => new SuccessResult((message as CommandMessage).parameters));
+        const producer = createProducer(broker, { commands: ["echo"], exchanges: [[server.ex, "rpc"]], rpc: { timeout: 600_000 } });
+        expect((await producer.rpc.echo(1)).value).toBe(1);
+        await broker.driver.deleteExchange(server.ex.name); // the server's binding goes with it
+        const error = await producer.rpc.echo(2).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        // RabbitMQ closes the channel (no confirm to fail): the exchange is declared again and the
+        // request comes back unroutable; the memory broker refuses the publish itself.
+        expect(["UNROUTABLE", "EXCHANGE_NOT_FOUND"]).toContain((error as TransportError | undefined)?.code);
+        await server.consumer.close();
+        const again = await rpcServer(broker, (message) => new SuccessResult((message as CommandMessage).parameters));
+        const later = createProducer(broker, { commands: ["echo"], exchanges: [[again.ex, "rpc"]], rpc: { timeout: 600_000 } });
+        expect((await later.rpc.echo(3)).value).toBe(3);
+        expect(producer.stats.rpc.timeouts).toBe(0);
+      });
+
       it("a call nobody answers resolves to a TimeoutError exception result after its retries", async () => {
         const server = await rpcServer(broker, () => undefined);
         const producer = createProducer(broker, { commands: ["silent"], exchanges: [[server.ex, "rpc"]] });
