@@ -52,6 +52,10 @@ interface ConnectionInternals {
  * names (the oldest waiting one when it names none), and when the channel then closes every other
  * waiting publish fails with `CH_CLOSE` (which the caller retries on a new channel). When the
  * connection drops, the library closes the channel the same way.
+ *
+ * {@link channel} is the library's channel and can consume too (direct reply-to wants requests
+ * published and replies consumed on one channel): only `basicPublish` must not be used on it, as
+ * the library's delivery tags would then no longer match ours.
  * @internal
  */
 export class OutboundChannel {
