@@ -1,17 +1,21 @@
-import type { Channel, ReturnedMessage } from "rabbitmq-client";
+import type { Envelope, ReturnedMessage } from "rabbitmq-client";
 import type { Delivery, DriverReplyChannel, MessageProperties, PublishOptions, ReplyChannelEvents } from "../driver/BrokerDriver.js";
 import { TransportError, toTransportError } from "../errors.js";
 import { asBuffer, describeMessage, toDelivery, toEnvelope, toProperties } from "./amqpMessages.js";
-import { publishConfirmed, publishTarget, type PublishTarget } from "./publishConfirmed.js";
+import { OutboundChannel } from "./OutboundChannel.js";
+import { deadlineError, publishConfirmed, publishTarget, type PublishTarget } from "./publishConfirmed.js";
 import type { RabbitContext } from "./RabbitContext.js";
 import { ReturnTracker } from "./ReturnTracker.js";
+
+const RESOLVED: Promise<void> = Promise.resolve();
 
 /** RabbitMQ's pseudo-queue for direct reply-to. */
 export const DIRECT_REPLY_TO = "amq.rabbitmq.reply-to";
 
 /**
  * A direct reply-to channel: requests are published, and `amq.rabbitmq.reply-to` consumed
- * (no-ack), on one and the same channel, as RabbitMQ requires.
+ * (no-ack), on one and the same channel, as RabbitMQ requires. Requests take the driver's own
+ * publish path ({@link OutboundChannel}: each encoded into one buffer written to the socket).
  *
  * Requests go without publisher confirms: the reply is the end-to-end confirmation, and a confirm
  * per request would cost the broker and this process a frame each way for nothing the caller
@@ -29,8 +33,8 @@ export const DIRECT_REPLY_TO = "amq.rabbitmq.reply-to";
  */
 export class RabbitReplyChannel implements DriverReplyChannel {
   readonly replyTo = DIRECT_REPLY_TO;
-  private channel: Channel | undefined;
-  private opening: Promise<Channel> | undefined;
+  private out: OutboundChannel | undefined;
+  private opening: Promise<OutboundChannel> | undefined;
   private readonly target: PublishTarget;
   private closing: Promise<void> | undefined;
 
@@ -42,7 +46,7 @@ export class RabbitReplyChannel implements DriverReplyChannel {
   ) {
     // Without confirms nothing waits on the tracker: returns go to `onReturned` as they arrive.
     const unused = new ReturnTracker(() => undefined);
-    this.target = publishTarget(context, unused, false, async (env, buf) => (await this.current()).basicPublish(env, buf), () => this.closing !== undefined);
+    this.target = publishTarget(context, unused, false, (env, buf) => this.sendOnce(env, buf), () => this.closing !== undefined);
   }
 
   /** Opens the channel now (the driver awaits this before handing the channel out). */
@@ -54,13 +58,20 @@ export class RabbitReplyChannel implements DriverReplyChannel {
     const envelope = toEnvelope(exchange, routingKey, properties, options?.mandatory ?? true);
     envelope.replyTo = DIRECT_REPLY_TO;
     const bytes = asBuffer(body);
-    const channel = this.channel;
-    // The usual case: the channel is up, write at once (no retry machinery, no deadline watch).
-    // A write that fails (the channel died meanwhile) goes the careful way, onto a new channel.
-    const published =
-      channel?.active === true && this.closing === undefined
-        ? channel.basicPublish(envelope, bytes).catch(() => publishConfirmed(this.target, envelope, bytes))
-        : publishConfirmed(this.target, envelope, bytes);
+    const out = this.out;
+    // The usual case: the channel is up, write at once (no retry machinery, no deadline watch, no
+    // promise unless the socket is full). Anything else goes the careful way, onto a new channel.
+    let published: Promise<void>;
+    if (out !== undefined && out.usable && this.closing === undefined) {
+      try {
+        out.send(envelope, bytes, undefined);
+        published = out.needsDrain ? this.drained(out) : RESOLVED;
+      } catch {
+        published = publishConfirmed(this.target, envelope, bytes);
+      }
+    } else {
+      published = publishConfirmed(this.target, envelope, bytes);
+    }
     if (!this.context.debug) return published;
     return published.then(() => this.context.log(`sent request ${describeMessage(exchange, routingKey, bytes.byteLength, properties)}`));
   }
@@ -68,8 +79,8 @@ export class RabbitReplyChannel implements DriverReplyChannel {
   close(): Promise<void> {
     this.closing ??= (async () => {
       try {
-        const channel = this.opening === undefined ? this.channel : await this.opening.catch(() => undefined);
-        await channel?.close();
+        const out = this.opening === undefined ? this.out : await this.opening.catch(() => undefined);
+        await out?.close();
       } finally {
         this.onClosed();
       }
@@ -77,29 +88,45 @@ export class RabbitReplyChannel implements DriverReplyChannel {
     return this.closing;
   }
 
-  private current(): Promise<Channel> {
+  /** Resolves once the socket drained (as a library publish would), or rejects if the channel closes first. */
+  private drained(out: OutboundChannel): Promise<void> {
+    return new Promise<void>((resolve, reject) => out.whenDrained({ deadline: Number.POSITIVE_INFINITY, confirmed: resolve, failed: reject }));
+  }
+
+  /** {@link PublishTarget.send}: one attempt, on the current channel (opened first when there is none). */
+  private async sendOnce(envelope: Envelope, body: Buffer): Promise<void> {
+    const out = await this.current();
+    out.send(envelope, body, undefined);
+    if (out.needsDrain) await this.drained(out);
+  }
+
+  private current(): Promise<OutboundChannel> {
     if (this.closing !== undefined) return Promise.reject(new TransportError("CLOSED", "the reply channel is closed"));
-    if (this.channel?.active) return Promise.resolve(this.channel);
+    const out = this.out;
+    if (out?.usable) return Promise.resolve(out);
     this.opening ??= this.setup().finally(() => {
       this.opening = undefined;
     });
     return this.opening;
   }
 
-  private async setup(): Promise<Channel> {
-    // Channel errors come to us (not to the connection's `error`): they say why the channel died.
-    const channel = await this.context.connection.acquire({ emitErrorsFromChannel: true });
+  private async setup(): Promise<OutboundChannel> {
+    // No confirms: the channel's errors are "unclaimed" ones, and say why it died.
     let failure: TransportError | undefined;
-    channel.on("error", (err: unknown) => {
-      failure = toTransportError(err, { vhost: this.context.vhost, operation: "publishing an RPC request" });
+    const out = await OutboundChannel.open(this.context.connection, false, {
+      onReturn: (message) => this.returned(message),
+      onUnclaimedError: (error) => {
+        failure = toTransportError(error, { vhost: this.context.vhost, operation: "publishing an RPC request" });
+      },
+      expired: () => deadlineError("", DIRECT_REPLY_TO, this.context.publishTimeout), // never asked: nothing waits for a confirm
     });
+    const channel = out.channel;
     channel.on("close", () => {
-      if (this.channel !== channel) return;
-      this.channel = undefined;
+      if (this.out !== out) return;
+      this.out = undefined;
       if (this.closing === undefined) this.lost(failure);
     });
     try {
-      channel.on("basic.return", (message: ReturnedMessage) => this.returned(message));
       await channel.basicConsume({ queue: DIRECT_REPLY_TO, noAck: true }, (message) => {
         const delivery = toDelivery(message);
         if (this.context.debug) this.context.log(`received reply ${describeMessage(delivery.exchange, delivery.routingKey, delivery.body.byteLength, delivery.properties)}`);
@@ -111,11 +138,11 @@ export class RabbitReplyChannel implements DriverReplyChannel {
         }
       });
     } catch (err) {
-      await channel.close();
+      await out.close();
       throw toTransportError(err, { vhost: this.context.vhost, operation: "opening a direct reply-to channel" });
     }
-    this.channel = channel;
-    return channel;
+    this.out = out;
+    return out;
   }
 
   private returned(message: ReturnedMessage): void {
