@@ -171,7 +171,8 @@ export class RpcClient {
 
   /**
    * Makes a call and resolves to its reply (see {@link PendingReply.reply}). Rejects as soon as the
-   * first attempt fails to publish (nobody was listening at all), with `CLOSED` on close.
+   * first attempt fails to publish or comes back unroutable (nobody was listening at all), with
+   * `CLOSED` on close.
    */
   call(request: RpcRequest, options: Required<RpcOptions>, messageId: string): Promise<ResultMessage> {
     if (this.closing !== undefined) return Promise.reject(new TransportError("CLOSED", "the RPC client is closed"));
@@ -187,11 +188,11 @@ export class RpcClient {
    */
   start(request: RpcRequest, options: Required<RpcOptions>, messageId: string): Promise<PendingReply> {
     if (this.closing !== undefined) return Promise.reject(new TransportError("CLOSED", "the RPC client is closed"));
-    let call: Call | undefined;
+    let firstPublished!: () => void;
     const published = new Promise<void>((resolve) => {
-      call = this.begin(request, options, messageId, resolve);
+      firstPublished = resolve;
     });
-    const started = call as unknown as Call;
+    const started = this.begin(request, options, messageId, firstPublished);
     // The result may never be awaited (a queue-only call nobody asks); the caller still sees any rejection.
     started.result.catch(() => undefined);
     return Promise.race([published, started.result]).then(() => ({ messageId: started.id, replyTo: started.replyTo, reply: () => started.result }));
