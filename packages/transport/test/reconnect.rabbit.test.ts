@@ -98,6 +98,33 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
     }
   });
 
+  it("an RPC call made as the connection drops gets its reply: a return while the server's queue is not back yet is retried, not UNROUTABLE", async () => {
+    const connectionName = randomName("reconnect-rpc-return");
+    // Client and server share the connection: the server's exclusive queue dies with it and is declared again after the reconnect.
+    const broker = connect({ url: RABBIT_URL, connectionName, shared: false, heartbeat: 0 });
+    const cleanup = new Cleanup();
+    try {
+      await broker.ready();
+      const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
+      const consumer = createConsumer(broker, { bindings: [[ex, [["", "rpc"]]]] }, async (incoming): Promise<HandlerOutcome> => {
+        await incoming.reply?.(new SuccessResult((incoming.message as CommandMessage).parameters));
+        return "ack";
+      });
+      await consumer.ready();
+      const producer = createProducer(broker, { exchanges: [[ex, "rpc"]] });
+      expect((await producer.to({ timeout: 600_000, retries: 0 }).call("echo", "before")).value).toBe("before");
+      expect(await forceCloseConnection(connectionName)).toBeGreaterThan(0);
+      // No retry around it: the call itself must ride out the outage.
+      const results = await Promise.all([1, 2, 3].map((n) => producer.to({ timeout: 600_000, retries: 0 }).call("echo", n)));
+      expect(results.map((result) => result.value)).toEqual([1, 2, 3]);
+      await producer.close();
+      await consumer.close();
+    } finally {
+      await cleanup.run(broker);
+      await broker.close();
+    }
+  });
+
   it("aborts the signal of deliveries whose channel died, and consumes again without waiting for their handlers", async () => {
     const connectionName = randomName("reconnect-signal");
     const broker = connect({ url: RABBIT_URL, connectionName, shared: false, heartbeat: 0 });
