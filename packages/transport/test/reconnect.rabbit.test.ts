@@ -1,5 +1,5 @@
 import { defineExchange, SuccessResult, type CommandMessage } from "@postage/core";
-import { connect, createConsumer, createProducer, type HandlerOutcome, type Incoming } from "@postage/transport";
+import { type Broker, connect, createConsumer, createProducer, type HandlerOutcome, type Incoming } from "@postage/transport";
 import { describe, expect, it } from "vitest";
 import { Cleanup, forceCloseConnection, RABBIT_URL, randomName, waitFor } from "./helpers.js";
 
@@ -16,13 +16,23 @@ async function eventually<T>(attempt: () => Promise<T>, what: string, timeout = 
   }
 }
 
+/** Runs `test` with a broker of its own, named (so it can be force-closed), and cleans up after it. */
+async function withNamedBroker(prefix: string, test: (broker: Broker, cleanup: Cleanup, connectionName: string) => Promise<void>): Promise<void> {
+  const connectionName = randomName(prefix);
+  const broker = connect({ url: RABBIT_URL, connectionName, shared: false, heartbeat: 0 });
+  const cleanup = new Cleanup();
+  try {
+    await broker.ready();
+    await test(broker, cleanup, connectionName);
+  } finally {
+    await cleanup.run(broker);
+    await broker.close();
+  }
+}
+
 describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !== 0)("after a lost connection (RabbitMQ)", () => {
   it("a private queue comes back with its run-time bindings, and RPC works again", async () => {
-    const connectionName = randomName("reconnect");
-    const broker = connect({ url: RABBIT_URL, connectionName, shared: false, heartbeat: 0 });
-    const cleanup = new Cleanup();
-    try {
-      await broker.ready();
+    await withNamedBroker("reconnect", async (broker, cleanup, connectionName) => {
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
       const received: Incoming[] = [];
       // A server-named exclusive queue: the broker deletes it with the connection, so its bindings
@@ -45,10 +55,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
       expect(consumer.queues[0]).not.toBe(before);
       const reply = await eventually(() => producer.to({ timeout: 5_000, retries: 0 }).rpc.echo("again"), "an RPC call");
       expect(reply.value).toBe("again");
-    } finally {
-      await cleanup.run(broker);
-      await broker.close();
-    }
+    });
   });
 
   it("RPC calls whose reply channel died are sent again at once on the new one, not at their timeout", async () => {
@@ -99,12 +106,8 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
   });
 
   it("an RPC call made as the connection drops gets its reply: a return while the server's queue is not back yet is retried, not UNROUTABLE", async () => {
-    const connectionName = randomName("reconnect-rpc-return");
     // Client and server share the connection: the server's exclusive queue dies with it and is declared again after the reconnect.
-    const broker = connect({ url: RABBIT_URL, connectionName, shared: false, heartbeat: 0 });
-    const cleanup = new Cleanup();
-    try {
-      await broker.ready();
+    await withNamedBroker("reconnect-rpc-return", async (broker, cleanup, connectionName) => {
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
       const consumer = createConsumer(broker, { bindings: [[ex, [["", "rpc"]]]] }, async (incoming): Promise<HandlerOutcome> => {
         await incoming.reply?.(new SuccessResult((incoming.message as CommandMessage).parameters));
@@ -119,18 +122,11 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
       expect(results.map((result) => result.value)).toEqual([1, 2, 3]);
       await producer.close();
       await consumer.close();
-    } finally {
-      await cleanup.run(broker);
-      await broker.close();
-    }
+    });
   });
 
   it("aborts the signal of deliveries whose channel died, and consumes again without waiting for their handlers", async () => {
-    const connectionName = randomName("reconnect-signal");
-    const broker = connect({ url: RABBIT_URL, connectionName, shared: false, heartbeat: 0 });
-    const cleanup = new Cleanup();
-    try {
-      await broker.ready();
+    await withNamedBroker("reconnect-signal", async (broker, cleanup, connectionName) => {
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
       const name = cleanup.queue(randomName("q"));
       const deliveries: Array<{ n: unknown; redelivered: boolean }> = [];
@@ -153,9 +149,6 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
       await waitFor(() => abandoned === 3, "the three signals to abort");
       await waitFor(() => deliveries.filter((d) => d.redelivered).length === 3, "the three redelivered on the new channel");
       await consumer.close();
-    } finally {
-      await cleanup.run(broker);
-      await broker.close();
-    }
+    });
   });
 });
