@@ -4,6 +4,7 @@ import type { Channel, Connection } from "rabbitmq-client";
 import { TransportError } from "../errors.js";
 import { batchAcks, type AckingChannel } from "./batchAcks.js";
 import { coalesceSocketWrites, isCoalescing } from "./coalesceWrites.js";
+import { directAcks } from "./directAcks.js";
 import { hidePassword } from "./hidePassword.js";
 import { adoptSocket, inboundChannelProblem, inboundPathProblem, readsFrames } from "./inboundPath.js";
 import { hideDecodedContentType, type HeaderFieldsLike } from "./rawBodies.js";
@@ -20,6 +21,7 @@ import { hideDecodedContentType, type HeaderFieldsLike } from "./rawBodies.js";
  * | hidden password | `Connection#_opt` | `console.log` of a connection must not print the password |
  * | the hook for the above | `Connection#acquire` (an own property per connection) | every channel, the library's own included, is made here |
  * | a consumer's channel (read only) | `Consumer#_ch` | a delivery's `signal` is aborted when the channel it came on closes |
+ * | direct acks | `Channel#_state.stream` (its queue, read only; its socket) | an ack written as 21 bytes while the channel's frame queue is empty (`directAcks.ts`) |
  * | inbound path | `util.createAsyncReader`, `codec.decodeFrame` (module exports), `Connection#_handleChunk`, `Channel#_state.consumers` | frames cut synchronously, deliveries built once (`inboundPath.ts`) |
  * | own publish path | `Connection#_socket`, `#_state.frameMax`, `Channel#_onMethod` (per publishing channel) | publishes encoded into one buffer and confirms tracked by Postage (`OutboundChannel.ts`) |
  *
@@ -219,6 +221,7 @@ function patchChannel(channel: Channel): void {
     if (hookRan) confirmChannelsProven += 1;
     else returnCountingBroken = true;
   };
+  directAcks(channel);
   batchAcks(channel as unknown as AckingChannel);
   internals[HOOKED] = true;
 }
