@@ -167,6 +167,21 @@ describe("inbound decoders, against rabbitmq-client's codec", () => {
     }
   });
 
+  it("decodes a field that repeats from delivery to delivery right when it changes (same length, other bytes; empty; longer)", () => {
+    const tags = ["amq.ctag-aaaa", "amq.ctag-aaaa", "AAAAAAAAAAAAA", "amq.ctag-aaab", "", "amq.ctag-aaab", "amq.ctag-aaab-longer", "\u00e9t\u00e9"];
+    const decoded = tags.map((consumerTag, index) => {
+      const frame = codec.encodeFrame({ type: 1, channelId: 1, methodId: Cmd.BasicDeliver, params: { consumerTag, deliveryTag: index + 1, redelivered: false, exchange: consumerTag, routingKey: `k${index % 2}` } });
+      const [start, end] = payload(frame);
+      const message = decodeDeliver(frame, start, end);
+      // The frame's bytes change afterwards (a socket chunk is not ours to keep): what was decoded must not.
+      frame.fill(0x41, start, end);
+      return message;
+    });
+    expect(decoded.map((m) => m.consumerTag)).toEqual(tags);
+    expect(decoded.map((m) => m.exchange)).toEqual(tags);
+    expect(decoded.map((m) => m.routingKey)).toEqual(tags.map((_t, index) => `k${index % 2}`));
+  });
+
   it("decodes basic.ack and basic.nack like the library", async () => {
     for (const [methodId, params] of [
       [Cmd.BasicAck, { deliveryTag: 17, multiple: true }],

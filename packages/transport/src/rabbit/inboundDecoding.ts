@@ -27,6 +27,45 @@ function overrun(): Error {
   return makeError("FRAME_ERROR", "a field runs past the end of its frame");
 }
 
+/**
+ * The last value of one field (a consumer tag, an exchange, a routing key, a content type...):
+ * most deliveries repeat it, so comparing bytes spares decoding and allocating the same string.
+ */
+interface Recent {
+  bytes: Uint8Array;
+  value: string;
+}
+
+const recent = (): Recent => ({ bytes: new Uint8Array(0), value: "" });
+const consumerTags = recent();
+const exchanges = recent();
+const routingKeys = recent();
+const contentTypes = recent();
+const contentEncodings = recent();
+const replyTos = recent();
+const types = recent();
+const userIds = recent();
+const appIds = recent();
+
+/** A short string that is likely the same as last time (see {@link Recent}). */
+function repeatedShortString(buffer: Buffer, last: Recent): string {
+  const length = buffer[pos] as number;
+  const start = pos + 1;
+  pos = start + length;
+  if (pos > limit) throw overrun();
+  const known = last.bytes;
+  if (known.length === length) {
+    let i = 0;
+    while (i < length && buffer[start + i] === known[i]) i += 1;
+    if (i === length) return last.value;
+  }
+  const value = length === 0 ? "" : buffer.toString("utf8", start, pos);
+  // A copy: the socket's chunk must not be kept alive by a cache.
+  last.bytes = Uint8Array.prototype.slice.call(buffer, start, pos);
+  last.value = value;
+  return value;
+}
+
 function shortString(buffer: Buffer): string {
   const length = buffer[pos] as number;
   const start = pos + 1;
@@ -58,13 +97,13 @@ function int64(buffer: Buffer): number {
 export function decodeDeliver(buffer: Buffer, start: number, end: number): InboundMessage {
   pos = start + 4;
   limit = end;
-  const consumerTag = shortString(buffer);
+  const consumerTag = repeatedShortString(buffer, consumerTags);
   const deliveryTag = int64(buffer);
   if (pos >= limit) throw overrun();
   const redelivered = buffer[pos] === 1;
   pos += 1;
-  const exchange = shortString(buffer);
-  const routingKey = shortString(buffer);
+  const exchange = repeatedShortString(buffer, exchanges);
+  const routingKey = repeatedShortString(buffer, routingKeys);
   return new InboundMessage(consumerTag, deliveryTag, redelivered, exchange, routingKey);
 }
 
@@ -93,8 +132,8 @@ export function decodeContentHeader(buffer: Buffer, start: number, end: number, 
   const flags = buffer.readUInt16BE(pos);
   pos += 2;
   const properties = message.properties;
-  if (flags & 0x8000) properties.contentType = message.contentType = shortString(buffer);
-  if (flags & 0x4000) properties.contentEncoding = message.contentEncoding = shortString(buffer);
+  if (flags & 0x8000) properties.contentType = message.contentType = repeatedShortString(buffer, contentTypes);
+  if (flags & 0x4000) properties.contentEncoding = message.contentEncoding = repeatedShortString(buffer, contentEncodings);
   if (flags & 0x2000) properties.headers = message.headers = table(buffer);
   if (flags & 0x1000) {
     if (pos >= limit) throw overrun();
@@ -112,13 +151,13 @@ export function decodeContentHeader(buffer: Buffer, start: number, end: number, 
     pos += 1;
   }
   if (flags & 0x0400) properties.correlationId = message.correlationId = shortString(buffer);
-  if (flags & 0x0200) properties.replyTo = message.replyTo = shortString(buffer);
+  if (flags & 0x0200) properties.replyTo = message.replyTo = repeatedShortString(buffer, replyTos);
   if (flags & 0x0100) properties.expiration = message.expiration = shortString(buffer);
   if (flags & 0x0080) properties.messageId = message.messageId = shortString(buffer);
   if (flags & 0x0040) properties.timestamp = message.timestamp = uint64(buffer);
-  if (flags & 0x0020) properties.type = message.type = shortString(buffer);
-  if (flags & 0x0010) message.userId = shortString(buffer);
-  if (flags & 0x0008) message.appId = shortString(buffer);
+  if (flags & 0x0020) properties.type = message.type = repeatedShortString(buffer, types);
+  if (flags & 0x0010) message.userId = repeatedShortString(buffer, userIds);
+  if (flags & 0x0008) message.appId = repeatedShortString(buffer, appIds);
   if (flags & 0x0004) message.clusterId = shortString(buffer);
   return bodySize;
 }
