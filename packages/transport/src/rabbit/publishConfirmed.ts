@@ -46,6 +46,12 @@ export function publishTarget(
 
 /** Pause before publishing again a message returned right after a reconnect. */
 const RETURN_RETRY_MS = 250;
+/**
+ * How long a message returned right after a reconnect keeps being published again, from the first
+ * return, in ms: the receivers reconnect with a backoff of their own (up to `retryHigh`, 3 s by
+ * default), then declare and bind their queues again.
+ */
+const RETURN_WINDOW_MS = 10_000;
 
 /** Failures that a later attempt on a new connection can cure (the connection dropped, or it did not come back in time yet). */
 const RETRYABLE = new Set(["CONNECTION_LOST", "TIMEOUT"]);
@@ -66,8 +72,8 @@ function isNack(error: TransportError): boolean {
  *
  * While the broker is unreachable, an attempt waits for the connection to come back; attempts go on
  * until `maxAttempts` or the `timeoutMs` deadline, whichever comes first. A message returned just
- * after an outage (its receivers had not declared their queues again yet) is published again after
- * a short pause, within the same limits. A message the broker nacked (a quorum queue whose leader
+ * after an outage (its receivers had not declared their queues again yet) is published again every
+ * 250 ms for up to 10 s from the first return, within the deadline (these do not count as attempts). A message the broker nacked (a quorum queue whose leader
  * is on a node that is shutting down, or changing, nacks what it cannot take for a few seconds) is
  * published again after a pause growing from 50 ms to 1 s, until the deadline (or `maxAttempts`
  * nacks when there is no deadline): during a cluster failover that is what gets it stored; a queue
@@ -93,6 +99,8 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
   let lostConnection = false;
   let nacks = 0;
   let failedFirst = resume !== undefined;
+  /** When the first return after a lost connection came (the return window starts there). */
+  let firstReturnAt: number | undefined;
   for (let attempt = 1; ; attempt += 1) {
     if (!failedFirst && target.isClosed()) throw new TransportError("CLOSED", `cannot publish to exchange "${exchange}": the publisher is closed`, { exchange, routingKey });
     if (!failedFirst && !target.isConnected()) lostConnection = true;
@@ -126,9 +134,15 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
       const returned = await target.returns.wasReturned(envelope, body);
       // Right after a reconnect the receivers may not have declared their queues again yet: a
       // return then is part of the outage, so try again shortly, within the same deadline.
-      if (returned !== undefined && lostConnection && attempt < target.maxAttempts && Date.now() + RETURN_RETRY_MS < deadline) {
-        await new Promise((resolve) => setTimeout(resolve, RETURN_RETRY_MS));
-        continue;
+      // Not counted as attempts (ten would be 2.5 s, less than a receiver's reconnect backoff may
+      // take): bounded by RETURN_WINDOW_MS from the first such return, and by the deadline.
+      if (returned !== undefined && lostConnection) {
+        firstReturnAt ??= Date.now();
+        if (Date.now() - firstReturnAt < RETURN_WINDOW_MS && Date.now() + RETURN_RETRY_MS < deadline) {
+          attempt -= 1;
+          await new Promise((resolve) => setTimeout(resolve, RETURN_RETRY_MS));
+          continue;
+        }
       }
       if (returned !== undefined) throw unroutableError(exchange, routingKey, returned);
     }
