@@ -1,7 +1,6 @@
 import { EventEmitter } from "node:events";
 import type { Connection } from "rabbitmq-client";
 import { describe, expect, it } from "vitest";
-import { TransportError } from "../errors.js";
 import { OutboundChannel, type OutboundEvents } from "./OutboundChannel.js";
 
 // The fail-closed checks of OutboundChannel.open, on stand-ins for rabbitmq-client's objects (the
@@ -48,16 +47,6 @@ const events: OutboundEvents = {
   expired: () => new Error("expired"),
 };
 
-async function refusal(promise: Promise<unknown>): Promise<TransportError> {
-  try {
-    await promise;
-  } catch (err) {
-    if (err instanceof TransportError) return err;
-    throw err;
-  }
-  throw new Error("expected a rejection");
-}
-
 describe("OutboundChannel.open", () => {
   it("takes over a channel of the expected shape: acks settle its publishes, other methods reach the library", async () => {
     const channel = new FakeChannel(true);
@@ -75,23 +64,20 @@ describe("OutboundChannel.open", () => {
   it("refuses a channel without _onMethod (UNSUPPORTED_CLIENT) and closes it", async () => {
     const channel = new FakeChannel(true);
     channel._onMethod = undefined;
-    const error = await refusal(OutboundChannel.open(fakeConnection(channel, {}).connection, true, events));
-    expect([error.code, error.message]).toEqual(["UNSUPPORTED_CLIENT", expect.stringContaining("Channel#_onMethod")]);
+    await expect(OutboundChannel.open(fakeConnection(channel, {}).connection, true, events)).rejects.toMatchObject({ code: "UNSUPPORTED_CLIENT", message: expect.stringContaining("Channel#_onMethod") });
     expect(channel.closed).toBe(true);
   });
 
   it("refuses a confirm channel whose confirm.select-ok does not pass through the hook", async () => {
     const channel = new FakeChannel(false);
-    const error = await refusal(OutboundChannel.open(fakeConnection(channel, {}).connection, true, events));
-    expect([error.code, error.message]).toEqual(["UNSUPPORTED_CLIENT", expect.stringContaining("confirm.select-ok")]);
+    await expect(OutboundChannel.open(fakeConnection(channel, {}).connection, true, events)).rejects.toMatchObject({ code: "UNSUPPORTED_CLIENT", message: expect.stringContaining("confirm.select-ok") });
     expect(channel.closed).toBe(true);
   });
 
   it("refuses a connection without a socket or a negotiated frame size", async () => {
     for (const internals of [{ _socket: undefined }, { _state: {} }, { _state: { frameMax: "8192" } }]) {
       const channel = new FakeChannel(true);
-      const error = await refusal(OutboundChannel.open(fakeConnection(channel, internals).connection, false, events));
-      expect(error.code).toBe("UNSUPPORTED_CLIENT");
+      await expect(OutboundChannel.open(fakeConnection(channel, internals).connection, false, events)).rejects.toMatchObject({ code: "UNSUPPORTED_CLIENT" });
       expect(channel.closed).toBe(true);
     }
   });

@@ -61,17 +61,15 @@ export class RabbitReplyChannel implements DriverReplyChannel {
     const out = this.out;
     // The usual case: the channel is up, write at once (no retry machinery, no deadline watch, no
     // promise unless the socket is full). Anything else goes the careful way, onto a new channel.
-    let published: Promise<void>;
+    let published: Promise<void> | undefined;
     if (out !== undefined && out.usable && this.closing === undefined) {
       try {
-        out.send(envelope, bytes, undefined);
-        published = out.needsDrain ? this.drained(out) : RESOLVED;
+        published = this.write(out, envelope, bytes);
       } catch {
-        published = publishConfirmed(this.target, envelope, bytes);
+        // Falls through to the careful way below.
       }
-    } else {
-      published = publishConfirmed(this.target, envelope, bytes);
     }
+    published ??= publishConfirmed(this.target, envelope, bytes);
     if (!this.context.debug) return published;
     return published.then(() => this.context.log(`sent request ${describeMessage(exchange, routingKey, bytes.byteLength, properties)}`));
   }
@@ -88,16 +86,20 @@ export class RabbitReplyChannel implements DriverReplyChannel {
     return this.closing;
   }
 
-  /** Resolves once the socket drained (as a library publish would), or rejects if the channel closes first. */
-  private drained(out: OutboundChannel): Promise<void> {
+  /**
+   * Writes one request on `out`; the promise resolves at once, or once the socket drained when it
+   * wants draining (as a library publish would), and rejects if the channel closes first.
+   * @throws what {@link OutboundChannel.send} throws for a channel that cannot take it.
+   */
+  private write(out: OutboundChannel, envelope: Envelope, body: Buffer): Promise<void> {
+    out.send(envelope, body, undefined);
+    if (!out.needsDrain) return RESOLVED;
     return new Promise<void>((resolve, reject) => out.whenDrained({ deadline: Number.POSITIVE_INFINITY, confirmed: resolve, failed: reject }));
   }
 
   /** {@link PublishTarget.send}: one attempt, on the current channel (opened first when there is none). */
   private async sendOnce(envelope: Envelope, body: Buffer): Promise<void> {
-    const out = await this.current();
-    out.send(envelope, body, undefined);
-    if (out.needsDrain) await this.drained(out);
+    await this.write(await this.current(), envelope, body);
   }
 
   private current(): Promise<OutboundChannel> {

@@ -5,7 +5,7 @@ import type { ReturnTracker } from "./ReturnTracker.js";
 
 /** What {@link publishConfirmed} needs from its caller. */
 export interface PublishTarget {
-  /** Sends once (on an OutboundChannel, or with publishUnconfirmed on the reply channel). */
+  /** Sends once (on an OutboundChannel, with or without confirms). */
   send(envelope: Envelope, body: Buffer): Promise<void>;
   /** Publisher confirms are on: the broker's answer (and any return) is known when `send` resolves. */
   confirm: boolean;
