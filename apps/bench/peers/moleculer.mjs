@@ -11,13 +11,19 @@ const require = createRequire(import.meta.url);
 const { ServiceBroker } = require("moleculer");
 
 /**
- * Two ServiceBrokers in one process (caller and service, a connection each), both on the AMQP
- * transporter. Requests go to the action's balanced queue and are acked after the action resolved;
- * events are balanced events (their queue, acked after the handler). Moleculer publishes on a plain
- * channel: it has no publisher confirms, in any setting.
+ * ServiceBrokers in one process (a caller and a service, a connection each) on the AMQP transporter.
+ * Moleculer publishes on a plain channel: it has no publisher confirms, in any setting.
  *
- * `tuned`: prefetch 100 and TCP no-delay, its fastest acked settings. Otherwise its defaults
- * (prefetch 1, Nagle on).
+ * Acks depend on who balances. With Moleculer's own balancer (its default) the caller picks the node
+ * and sends to that node's queues: requests are acked after the action resolved, but events are
+ * consumed with `noAck` (the broker shows `ack_required` false), so they are never acked. With
+ * `disableBalancer` events and requests go to the transporter's balanced queues (`EVENTB`, `REQB`),
+ * both acked after the handler.
+ *
+ * `tuned`: prefetch 100 and TCP no-delay, and Moleculer's fastest *acked* settings for each figure:
+ * RPC on a pair with its own balancer (acked requests, the faster of the two), events on a second
+ * pair with `disableBalancer` (the only way its events are acked). Otherwise its defaults on one pair
+ * (prefetch 1, Nagle on, its own balancer: events unacked).
  *
  * @param {{ key: string, label: string, tuned: boolean }} mode
  * @returns {import("../src/Contender.js").ContenderFactory}
@@ -30,66 +36,90 @@ export function moleculerContender({ key, label, tuned }) {
     // one request at a time (~25 calls/s either way): fewer calls keep the run short.
     ...(!tuned && { scale: { rpcSequential: 0.05, rpcConcurrent: 0.005 } }),
     async open(settings) {
-      const namespace = `bench-${randomSuffix()}`;
-      const transporter = {
-        type: "AMQP",
-        options: {
-          url: settings.url,
-          ...(tuned && { prefetch: settings.prefetch, socketOptions: { noDelay: true } }),
-          // the bench's queues are gone a minute after the run instead of two
-          autoDeleteQueues: 60_000,
-        },
-      };
-      const common = {
-        namespace,
-        transporter,
-        logger: false,
-        requestTimeout: settings.rpcTimeoutMs,
-        // A heartbeat timer firing while a broker stops publishes on its closing channel, which throws
-        // from the timer (an uncaught rejection ends the bench); a bench run never needs heartbeats.
-        registry: { discoverer: { type: "Local", options: { heartbeatInterval: 3_600, heartbeatTimeout: 7_200 } } },
-      };
-      const caller = new ServiceBroker({ ...common, nodeID: `caller-${namespace}` });
-      const service = new ServiceBroker({ ...common, nodeID: `service-${namespace}` });
       const events = new EventRun(settings);
-      service.createService({
-        name: "bench",
-        actions: {
-          echo(ctx) {
-            return ctx.params;
-          },
-        },
-        events: {
-          "bench.event"(ctx) {
-            if (typeof ctx.params?.seq !== "number") throw new Error("body not decoded");
-            events.tick();
-          },
-        },
-      });
-      try {
-        await Promise.all([service.start(), caller.start()]);
-        await caller.waitForServices(["bench"], 30_000);
-      } catch (error) {
-        await Promise.allSettled([caller.stop(), service.stop()]);
-        throw error;
+      const rpc = await startPair(settings, tuned, events, {});
+      let eventPair = rpc;
+      if (tuned) {
+        try {
+          eventPair = await startPair(settings, tuned, events, { disableBalancer: true });
+        } catch (error) {
+          await rpc.stop();
+          throw error;
+        }
       }
       let closed;
       return {
         throughput(n) {
-          return events.time(n, (b) => caller.emit("bench.event", b));
+          return events.time(n, (b) => eventPair.caller.emit("bench.event", b));
         },
         async rpcConcurrent(n, inFlight) {
           const body = createBodyFactory(settings.bodyBytes);
           return timeCalls(n, inFlight, async (i) => {
-            const res = await caller.call("bench.echo", body(i));
+            const res = await rpc.caller.call("bench.echo", body(i));
             if (res?.seq !== i) throw new Error(`rpc reply ${i} mismatched`);
           });
         },
         close() {
-          closed ??= Promise.all([caller.stop(), service.stop()]).then(() => undefined);
+          closed ??= Promise.all([rpc.stop(), eventPair === rpc ? undefined : eventPair.stop()]).then(() => undefined);
           return closed;
         },
       };
     },
   };
+}
+
+/**
+ * Starts a caller and a service ServiceBroker in a namespace of their own; the service has the
+ * `bench.echo` action and the `bench.event` handler (which ticks `events`).
+ * @param {import("../src/settings.js").BenchSettings} settings
+ * @param {boolean} tuned
+ * @param {EventRun} events
+ * @param {Record<string, unknown>} brokerOptions extra ServiceBroker options (`disableBalancer`)
+ */
+async function startPair(settings, tuned, events, brokerOptions) {
+  const namespace = `bench-${randomSuffix()}`;
+  const transporter = {
+    type: "AMQP",
+    options: {
+      url: settings.url,
+      ...(tuned && { prefetch: settings.prefetch, socketOptions: { noDelay: true } }),
+      // the bench's queues are gone a minute after the run instead of two
+      autoDeleteQueues: 60_000,
+    },
+  };
+  const common = {
+    namespace,
+    transporter,
+    logger: false,
+    requestTimeout: settings.rpcTimeoutMs,
+    ...brokerOptions,
+    // A heartbeat timer firing while a broker stops publishes on its closing channel, which throws
+    // from the timer (an uncaught rejection ends the bench); a bench run never needs heartbeats.
+    registry: { discoverer: { type: "Local", options: { heartbeatInterval: 3_600, heartbeatTimeout: 7_200 } } },
+  };
+  const caller = new ServiceBroker({ ...common, nodeID: `caller-${namespace}` });
+  const service = new ServiceBroker({ ...common, nodeID: `service-${namespace}` });
+  service.createService({
+    name: "bench",
+    actions: {
+      echo(ctx) {
+        return ctx.params;
+      },
+    },
+    events: {
+      "bench.event"(ctx) {
+        if (typeof ctx.params?.seq !== "number") throw new Error("body not decoded");
+        events.tick();
+      },
+    },
+  });
+  const stop = () => Promise.all([caller.stop(), service.stop()]).then(() => undefined);
+  try {
+    await Promise.all([service.start(), caller.start()]);
+    await caller.waitForServices(["bench"], 30_000);
+  } catch (error) {
+    await stop().catch(() => undefined);
+    throw error;
+  }
+  return { caller, stop };
 }
