@@ -25,10 +25,18 @@ import type { InboundMessage } from "./inboundMessage.js";
  * over in a `setImmediate` of its own; Postage then mapped the message once more.
  *
  * Ordering: deliveries are handed over in the order they arrived, all those cut from one chunk in
- * one `setImmediate` (not one each): a `basic.consume-ok` that came in the same chunk as the first
- * deliveries has resolved `basicConsume` (a microtask) before any of them is handed over, which is
- * what the library's per-delivery `setImmediate` was for; the consumer callback is looked up when
- * the delivery is complete and, if the tag is not registered yet, again when it is handed over.
+ * one microtask after the chunk (not one `setImmediate` each, as the library does). A
+ * `basic.consume-ok` has resolved `basicConsume` before any delivery after it is handed over, which
+ * is what the library's per-delivery `setImmediate` was for: it pauses the reader until a
+ * `setImmediate` after the library handled it, so the deliveries behind it are not even cut before
+ * its continuations ran. The consumer callback is looked up when the delivery is complete and, if
+ * the tag is not registered yet, again when it is handed over.
+ *
+ * Why a microtask and not a `setImmediate`: a delivery handed over in the check phase has its reply
+ * or ack written there, and whatever that write schedules with `setImmediate` (the loop markers of
+ * `coalesceWrites.ts`, `batchAcks.ts` and the actors' scheduler) then falls into the next loop
+ * iteration: two iterations more per hop of a sequential RPC (an `epoll_pwait` each, four per
+ * call), where handing over in the poll phase leaves one per hop.
  *
  * How it hooks in: the library's reader loop (`Connection#_connect`) looks up
  * `util.createAsyncReader` and `codec.decodeFrame` on their module objects at call time. Both are
@@ -266,7 +274,7 @@ class SocketReader {
     this.channels.push(pending.channel);
     if (!this.scheduled) {
       this.scheduled = true;
-      setImmediate(this.handOver);
+      queueMicrotask(this.handOver);
     }
   }
 
