@@ -218,6 +218,30 @@ describe("the inbound path against a fake broker", () => {
     expect(errors).toEqual([]);
   });
 
+  it("hands a chunk's deliveries over in the loop phase that read them, before the loop's next setImmediate", async () => {
+    let sendDeliveries: (() => void) | undefined;
+    const { connection, errors } = await start((socket, channel) => {
+      socket.write(method(channel, "BasicConsumeOK", { consumerTag: "ctag" }));
+      sendDeliveries = () => void socket.write(Buffer.concat([1, 2].map((tag) => delivery(channel, "ctag", tag, json, {}))));
+    });
+    let immediateRan = false;
+    const seenBeforeImmediate: boolean[] = [];
+    const channel = await connection.acquire();
+    await channel.basicConsume({ queue: "q" }, () => {
+      seenBeforeImmediate.push(!immediateRan);
+    });
+    // Queued when the chunk is readable, ahead of the reader: a hand-over in a setImmediate of its own would come after it.
+    (connection as unknown as { _socket: Socket })._socket.prependListener("readable", () => {
+      immediateRan = false;
+      setImmediate(() => (immediateRan = true));
+    });
+    await until(() => sendDeliveries !== undefined, "the consume");
+    sendDeliveries?.();
+    await until(() => seenBeforeImmediate.length === 2, "two deliveries");
+    expect(seenBeforeImmediate).toEqual([true, true]);
+    expect(errors).toEqual([]);
+  });
+
   it("puts deliveries together when every byte comes in a write of its own", async () => {
     const { connection, errors } = await start(async (socket, channel) => {
       const bytes = script(channel, false);
