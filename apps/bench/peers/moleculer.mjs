@@ -118,7 +118,8 @@ async function startPair(settings, tuned, events, brokerOptions) {
     await Promise.all([service.start(), caller.start()]);
     await caller.waitForServices(["bench"], 30_000);
   } catch (error) {
-    await stop().catch(() => undefined);
+    // The start's error is the one to throw; a failure to stop as well is only reported.
+    await stop().catch((stopError) => console.error("[bench] stopping Moleculer after a failed start also failed:", stopError));
     throw error;
   }
   return { caller, stop };
