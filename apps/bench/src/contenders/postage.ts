@@ -29,6 +29,8 @@ export const postageContender: ContenderFactory = {
 export interface PostageModes {
   /** Publisher confirms on commands (`createProducer`'s `confirm`); direct reply-to RPC never waits for one. */
   readonly confirm: boolean;
+  /** The processor's prefetch (unacked deliveries per consumer). @default settings.prefetch */
+  readonly prefetch?: number;
 }
 
 /** Opens the Postage contender (client and server connections, the actor, the producer) in the given modes. */
@@ -65,7 +67,7 @@ class PostageContender implements Contender {
     let self: PostageContender | undefined;
     const processor = new MessageProcessor({
       fingerprint: { name: "bench-processor" },
-      prefetch: settings.prefetch,
+      prefetch: modes.prefetch ?? settings.prefetch,
       bindings: [[exchange, [[queue, "tp"], [queue, "rpc"]]]],
       handlers: [
         messageHandler("command", "bench", (content) => {
