@@ -148,7 +148,8 @@ export interface ProducerOptions<M extends MessageBuilders = {}, R extends Messa
    * `onError` (the publish has resolved already). So is a publish to an exchange deleted after the
    * producer declared it (the producer does not notice, so does not declare it again). Direct reply-to RPC requests never
    * wait for confirms, whatever this says (see {@link RpcOptions}). The memory broker settles every
-   * publish at once either way.
+   * publish at once either way. Unconfirmed publishes can outrun a consumer's prefetch window: give
+   * their consumers a larger `prefetch` (the README's fast mode says how much it buys).
    * @default true
    */
   confirm?: boolean;
