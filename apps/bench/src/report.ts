@@ -18,6 +18,9 @@ export const allContenderKeys: readonly ContenderKey[] = [
 /** The peer frameworks in their acked (tuned) modes: what Postage's own figures are held against. */
 export const ackedPeerKeys: readonly ContenderKey[] = ["moleculer", "nestjs"];
 
+/** The peer frameworks with their defaults (events not acked): what Postage's fast mode is held against. */
+export const defaultPeerKeys: readonly ContenderKey[] = ["moleculerDefaults", "nestjsDefaults"];
+
 /** Values per contender key; null for a contender that did not run or a figure it has no value for. */
 export type PerContender = Record<ContenderKey, number | null>;
 
@@ -159,23 +162,27 @@ export function toTable(results: BenchResults, extras?: ExtraResults): string {
 
 /**
  * One line per figure: Postage's rate over the fastest peer in its acked mode, and its p99 next to
- * that peer's. Undefined when Postage or no acked peer ran.
+ * that peer's; then fast mode's events over the fastest peer defaults (which do not ack events).
+ * Undefined when neither comparison has both sides.
  */
 export function againstPeers(results: BenchResults): string | undefined {
   const labels = new Map(results.contenders.map((c) => [c.key, c.label]));
-  if (!labels.has("postage") || !ackedPeerKeys.some((k) => labels.has(k))) return undefined;
   const names: Record<FigureName, string> = { throughput: "events", rpcSequential: "RPC 1 in flight", rpcConcurrent: `RPC ${results.plan.inFlight} in flight` };
-  const lines = ["Postage against the fastest acked peer:"];
-  for (const figure of Object.keys(names) as FigureName[]) {
+  const compare = (figure: FigureName, ours: ContenderKey, peers: readonly ContenderKey[]): string | undefined => {
     const row = results.figures[figure];
-    const postage = row.postage;
-    const best = ackedPeerKeys
+    const mine = row[ours];
+    const best = peers
       .map((key) => ({ key, s: row[key] }))
       .filter((c): c is { key: ContenderKey; s: FigureSummary } => c.s !== undefined)
       .sort((a, b) => b.s.perSecond - a.s.perSecond)[0];
-    if (!postage || !best) continue;
-    const p99 = postage.p99Ms !== undefined && best.s.p99Ms !== undefined ? `, p99 ${postage.p99Ms.toFixed(2)} vs ${best.s.p99Ms.toFixed(2)} ms` : "";
-    lines.push(`  ${names[figure].padEnd(16)} ${(postage.perSecond / best.s.perSecond).toFixed(2)}x ${labels.get(best.key) ?? best.key}${p99}`);
-  }
-  return lines.join("\n");
+    if (!mine || !best) return undefined;
+    const p99 = mine.p99Ms !== undefined && best.s.p99Ms !== undefined ? `, p99 ${mine.p99Ms.toFixed(2)} vs ${best.s.p99Ms.toFixed(2)} ms` : "";
+    return `  ${names[figure].padEnd(16)} ${(mine.perSecond / best.s.perSecond).toFixed(2)}x ${labels.get(best.key) ?? best.key}${p99}`;
+  };
+  const sections: string[] = [];
+  const acked = (Object.keys(names) as FigureName[]).map((figure) => compare(figure, "postage", ackedPeerKeys)).filter((l) => l !== undefined);
+  if (acked.length > 0) sections.push(["Postage against the fastest acked peer:", ...acked].join("\n"));
+  const fast = compare("throughput", "postageFast", defaultPeerKeys);
+  if (fast !== undefined) sections.push(`Postage fast mode against the fastest peer defaults:\n${fast}`);
+  return sections.length > 0 ? sections.join("\n") : undefined;
 }
