@@ -40,7 +40,10 @@ export type SendProxy<M extends MessageBuilders, Result> = {
 
 /** Per-send options, given through {@link ProducerApi.to} (or as the last argument of the generic senders). */
 export interface SendOptions extends Routing, RpcOptions {
-  /** Persistent (delivery mode 2). @default the producer's `persistent` (true) */
+  /**
+   * Persistent (delivery mode 2).
+   * @default the producer's `persistent`: true for commands and events, false for RPC requests
+   */
   persistent?: boolean;
   /** Fail the publish when no queue gets the message. @default the producer's `mandatory` (true) */
   mandatory?: boolean;
@@ -155,7 +158,15 @@ export interface ProducerOptions<M extends MessageBuilders = {}, R extends Messa
   confirm?: boolean;
   /** Fail publishes nobody receives (a clear `TransportError`). Set false for fire-and-forget. @default true */
   mandatory?: boolean;
-  /** @default true */
+  /**
+   * Publish persistent (delivery mode 2), so that a durable queue keeps the message across a broker
+   * restart. Unset, commands and events are persistent and RPC requests are not, as in Python Postage:
+   * a request that outlives a broker restart has no one to answer (the caller's direct reply-to
+   * channel, or its exclusive reply queue, is gone), and the caller re-sends it after its timeout anyway,
+   * while storing it costs the broker of a durable queue 15-40% more CPU per call (measured, see the
+   * README's RPC section). Set, it applies to both.
+   * @default true for commands and events, false for RPC requests
+   */
   persistent?: boolean;
   /** Default RPC options. @default { timeout: 30_000, retries: 4, replyMode: "direct" } */
   rpc?: RpcOptions;
@@ -168,8 +179,10 @@ export interface ProducerOptions<M extends MessageBuilders = {}, R extends Messa
 /**
  * Creates a producer (Python Postage's `GenericProducer`): a typed API of messages sent to default
  * exchanges. Every message is stamped with the producer's fingerprint, encoded (JSON by default),
- * given a content type and a fresh `messageId` (reused on RPC retries), and published persistent
- * with publisher confirms; exchanges are declared once, lazily. The producer is closed with the broker.
+ * given a content type and a fresh `messageId` (reused on RPC retries), and published with publisher
+ * confirms (commands and events persistent, RPC requests transient: see
+ * {@link ProducerOptions.persistent}); exchanges are declared once, lazily. The producer is closed
+ * with the broker.
  *
  * @example
  * const echo = defineExchange({ name: "echo-exchange" });
@@ -198,7 +211,7 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
   const base: SendOptions = {
     ...DEFAULT_RPC_OPTIONS,
     ...options.rpc,
-    persistent: options.persistent ?? true,
+    ...(options.persistent !== undefined && { persistent: options.persistent }),
     mandatory: options.mandatory ?? true,
   };
   const noCalls: RpcStats = Object.freeze({ calls: 0, replies: 0, retries: 0, resent: 0, timeouts: 0, dropped: 0, invalid: 0 });
@@ -241,11 +254,12 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
     return rpcClient;
   };
 
-  const propertiesFor = (sendOptions: SendOptions, messageId: string): MessageProperties => {
+  /** `persistent` is the default for this kind of message (commands and events: true; RPC requests: false). */
+  const propertiesFor = (sendOptions: SendOptions, messageId: string, persistent: boolean): MessageProperties => {
     const properties: MessageProperties = {
       contentType: encoder.contentType,
       messageId,
-      persistent: sendOptions.persistent ?? true,
+      persistent: sendOptions.persistent ?? persistent,
       timestamp: Math.floor(Date.now() / 1000),
     };
     if (sendOptions.headers !== undefined) properties.headers = { ...sendOptions.headers };
@@ -261,7 +275,7 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
       return Promise.reject(error);
     }
     // Not an async function: one promise less per message on the hot path.
-    return publishRoutes(broker, getPublisher(), routes, body, propertiesFor(sendOptions, nanoid()), { mandatory: sendOptions.mandatory ?? true }, describe).then(() => {
+    return publishRoutes(broker, getPublisher(), routes, body, propertiesFor(sendOptions, nanoid(), true), { mandatory: sendOptions.mandatory ?? true }, describe).then(() => {
       stats.sent += routes.length;
     });
   };
@@ -288,7 +302,7 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
       routes,
       name: message.name,
       body: encoder.encode(message.toBody()),
-      properties: propertiesFor(sendOptions, messageId),
+      properties: propertiesFor(sendOptions, messageId, false),
       mandatory: sendOptions.mandatory ?? true,
       describe: () => `${message.type}/${message.name}`,
     };
@@ -361,7 +375,7 @@ export function createProducer<M extends MessageBuilders = {}, R extends Message
           {
             routes,
             body: encoder.encode(message.toBody()),
-            properties: propertiesFor(sendOptions, nanoid()),
+            properties: propertiesFor(sendOptions, nanoid(), true),
             mandatory: sendOptions.mandatory ?? true,
             describe: () => `${message.type}/${message.name} (gather)`,
           },

@@ -424,6 +424,23 @@ export function defineContractSuite(name: string, makeBroker: MakeBroker): void 
         expect(producer.stats.rpc).toMatchObject({ calls: 3, replies: 3, timeouts: 0, dropped: 0 });
       });
 
+      it("RPC requests go transient unless the producer or the send asks for persistence; commands stay persistent", async () => {
+        const server = await rpcServer(broker, (message) => new SuccessResult((message as CommandMessage).parameters));
+        const plain = createProducer(broker, { commands: ["echo"], exchanges: [[server.ex, "rpc"]] });
+        const persistentProducer = createProducer(broker, { commands: ["echo"], exchanges: [[server.ex, "rpc"]], persistent: true });
+        expect((await plain.rpc.echo(1)).ok).toBe(true);
+        expect((await plain.to({ persistent: true }).call("echo", 2)).ok).toBe(true);
+        expect((await persistentProducer.rpc.echo(3)).ok).toBe(true);
+        await plain.message.echo(4);
+        await waitFor(() => server.seen.length === 4, "three requests and a command");
+        expect(server.seen.map((incoming) => [incoming.message.category, incoming.delivery.properties.persistent === true])).toEqual([
+          ["rpc", false],
+          ["rpc", true],
+          ["rpc", true],
+          ["message", true],
+        ]);
+      });
+
       it("client and server on separate connections; concurrent calls are matched by correlation id", async () => {
         const serverBroker = makeBroker();
         extraBrokers.push(serverBroker);
