@@ -2,7 +2,7 @@ import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { toProperties } from "./amqpMessages.js";
-import { decodeConfirm, decodeContentHeader, decodeDeliver } from "./inboundDecoding.js";
+import { decodeConfirm, decodeContentHeader, decodeDeliver, RecentFields } from "./inboundDecoding.js";
 import { InboundMessage } from "./inboundMessage.js";
 
 // rabbitmq-client's own codec is the reference: our decoders must give exactly its values.
@@ -85,7 +85,7 @@ function headerWithEveryType(): Buffer {
 function decodeOurs(frame: Buffer): { message: InboundMessage; bodySize: number } {
   const message = new InboundMessage("tag", 1, false, "", "");
   const [start, end] = payload(frame);
-  return { message, bodySize: decodeContentHeader(frame, start, end, message) };
+  return { message, bodySize: decodeContentHeader(frame, start, end, message, new RecentFields()) };
 }
 
 function expectSameAsLibrary(message: InboundMessage, fields: Record<string, unknown>): void {
@@ -130,7 +130,7 @@ describe("inbound decoders, against rabbitmq-client's codec", () => {
     content.writeUInt32BE(table.length, 14);
     table.copy(content, 18);
     const message = new InboundMessage("tag", 1, false, "", "");
-    decodeContentHeader(content, 0, content.length, message);
+    decodeContentHeader(content, 0, content.length, message, new RecentFields());
     expect(Object.getPrototypeOf(message.headers)).toBe(Object.prototype);
     expect(Object.keys(message.headers ?? {})).toEqual(["__proto__"]);
   });
@@ -139,10 +139,10 @@ describe("inbound decoders, against rabbitmq-client's codec", () => {
     const frame = codec.encodeFrame({ type: 2, channelId: 1, bodySize: 1, fields: { correlationId: "abcdef" } });
     const [start, end] = payload(frame);
     // The short string says 6 bytes; the frame is cut 3 bytes short (the rest of the buffer is still there).
-    expect(() => decodeContentHeader(frame, start, end - 3, new InboundMessage("", 1, false, "", ""))).toThrowError(expect.objectContaining({ code: "FRAME_ERROR" }));
+    expect(() => decodeContentHeader(frame, start, end - 3, new InboundMessage("", 1, false, "", ""), new RecentFields())).toThrowError(expect.objectContaining({ code: "FRAME_ERROR" }));
     const table = codec.encodeFrame({ type: 2, channelId: 1, bodySize: 1, fields: { headers: { a: "bcdefgh" } } });
     const [tableStart, tableEnd] = payload(table);
-    expect(() => decodeContentHeader(table, tableStart, tableEnd - 2, new InboundMessage("", 1, false, "", ""))).toThrowError(expect.objectContaining({ code: "FRAME_ERROR" }));
+    expect(() => decodeContentHeader(table, tableStart, tableEnd - 2, new InboundMessage("", 1, false, "", ""), new RecentFields())).toThrowError(expect.objectContaining({ code: "FRAME_ERROR" }));
   });
 
   it("fails on an unknown field-table type, as the library does", async () => {
@@ -162,17 +162,18 @@ describe("inbound decoders, against rabbitmq-client's codec", () => {
       const frame = codec.encodeFrame({ type: 1, channelId: 9, methodId: Cmd.BasicDeliver, params });
       const library = await libraryDecode(frame);
       const [start, end] = payload(frame);
-      const message = decodeDeliver(frame, start, end);
+      const message = decodeDeliver(frame, start, end, new RecentFields());
       expect({ consumerTag: message.consumerTag, deliveryTag: message.deliveryTag, redelivered: message.redelivered, exchange: message.exchange, routingKey: message.routingKey }).toEqual(library.params);
     }
   });
 
   it("decodes a field that repeats from delivery to delivery right when it changes (same length, other bytes; empty; longer)", () => {
     const tags = ["amq.ctag-aaaa", "amq.ctag-aaaa", "AAAAAAAAAAAAA", "amq.ctag-aaab", "", "amq.ctag-aaab", "amq.ctag-aaab-longer", "\u00e9t\u00e9"];
+    const recent = new RecentFields();
     const decoded = tags.map((consumerTag, index) => {
       const frame = codec.encodeFrame({ type: 1, channelId: 1, methodId: Cmd.BasicDeliver, params: { consumerTag, deliveryTag: index + 1, redelivered: false, exchange: consumerTag, routingKey: `k${index % 2}` } });
       const [start, end] = payload(frame);
-      const message = decodeDeliver(frame, start, end);
+      const message = decodeDeliver(frame, start, end, recent);
       // The frame's bytes change afterwards (a socket chunk is not ours to keep): what was decoded must not.
       frame.fill(0x41, start, end);
       return message;
@@ -180,6 +181,25 @@ describe("inbound decoders, against rabbitmq-client's codec", () => {
     expect(decoded.map((m) => m.consumerTag)).toEqual(tags);
     expect(decoded.map((m) => m.exchange)).toEqual(tags);
     expect(decoded.map((m) => m.routingKey)).toEqual(tags.map((_t, index) => `k${index % 2}`));
+  });
+
+  it("keeps each channel's repeated fields apart: interleaved deliveries of two consumers both find theirs", () => {
+    const deliver = (consumerTag: string, routingKey: string, deliveryTag: number): Buffer =>
+      codec.encodeFrame({ type: 1, channelId: 1, methodId: Cmd.BasicDeliver, params: { consumerTag, deliveryTag, redelivered: false, exchange: "ex", routingKey } });
+    const caller = new RecentFields();
+    const service = new RecentFields();
+    const seen: string[] = [];
+    for (let i = 1; i <= 3; i += 1) {
+      for (const [recent, tag, key] of [[caller, "amq.ctag-caller", "amq.rabbitmq.reply-to.g1h2"], [service, "amq.ctag-servic", "rpc"]] as const) {
+        const frame = deliver(tag, key, i);
+        const [start, end] = payload(frame);
+        const message = decodeDeliver(frame, start, end, recent);
+        seen.push(`${message.consumerTag} ${message.routingKey}`);
+      }
+    }
+    expect(seen).toEqual(Array.from({ length: 3 }, () => ["amq.ctag-caller amq.rabbitmq.reply-to.g1h2", "amq.ctag-servic rpc"]).flat());
+    // Each channel holds its own last values, so the next delivery of either compares equal.
+    expect([caller.consumerTags.value, caller.routingKeys.value, service.consumerTags.value, service.routingKeys.value]).toEqual(["amq.ctag-caller", "amq.rabbitmq.reply-to.g1h2", "amq.ctag-servic", "rpc"]);
   });
 
   it("decodes basic.ack and basic.nack like the library", async () => {

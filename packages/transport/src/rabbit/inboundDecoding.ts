@@ -29,7 +29,7 @@ function overrun(): Error {
 
 /**
  * The last value of one field (a consumer tag, an exchange, a routing key, a content type...):
- * most deliveries repeat it, so comparing bytes spares decoding and allocating the same string.
+ * most deliveries on a channel repeat it, so comparing bytes spares decoding and allocating the same string.
  */
 interface Recent {
   bytes: Uint8Array;
@@ -37,15 +37,24 @@ interface Recent {
 }
 
 const recent = (): Recent => ({ bytes: new Uint8Array(0), value: "" });
-const consumerTags = recent();
-const exchanges = recent();
-const routingKeys = recent();
-const contentTypes = recent();
-const contentEncodings = recent();
-const replyTos = recent();
-const types = recent();
-const userIds = recent();
-const appIds = recent();
+
+/**
+ * The last values of the repeated fields of one channel's deliveries. One per channel, not one per
+ * process: a process's consumers (many actors on a shared connection, or a caller and its service)
+ * each have a channel and a consumer tag of their own, and their deliveries interleave, so one set
+ * for all of them would miss on nearly every delivery (~0.6 µs against ~0.15 µs a `basic.deliver`).
+ */
+export class RecentFields {
+  readonly consumerTags = recent();
+  readonly exchanges = recent();
+  readonly routingKeys = recent();
+  readonly contentTypes = recent();
+  readonly contentEncodings = recent();
+  readonly replyTos = recent();
+  readonly types = recent();
+  readonly userIds = recent();
+  readonly appIds = recent();
+}
 
 /** A short string that is likely the same as last time (see {@link Recent}). */
 function repeatedShortString(buffer: Buffer, last: Recent): string {
@@ -91,19 +100,20 @@ function int64(buffer: Buffer): number {
 
 /**
  * `basic.deliver`'s arguments (consumer-tag, delivery-tag, redelivered, exchange, routing-key)
- * from a method frame's payload `[start, end)` (`start` at the 4-byte method id).
+ * from a method frame's payload `[start, end)` (`start` at the 4-byte method id); repeated
+ * fields are compared with the channel's `recent` values first.
  * @throws a `FRAME_ERROR` when a field runs past the frame.
  */
-export function decodeDeliver(buffer: Buffer, start: number, end: number): InboundMessage {
+export function decodeDeliver(buffer: Buffer, start: number, end: number, recent: RecentFields): InboundMessage {
   pos = start + 4;
   limit = end;
-  const consumerTag = repeatedShortString(buffer, consumerTags);
+  const consumerTag = repeatedShortString(buffer, recent.consumerTags);
   const deliveryTag = int64(buffer);
   if (pos >= limit) throw overrun();
   const redelivered = buffer[pos] === 1;
   pos += 1;
-  const exchange = repeatedShortString(buffer, exchanges);
-  const routingKey = repeatedShortString(buffer, routingKeys);
+  const exchange = repeatedShortString(buffer, recent.exchanges);
+  const routingKey = repeatedShortString(buffer, recent.routingKeys);
   return new InboundMessage(consumerTag, deliveryTag, redelivered, exchange, routingKey);
 }
 
@@ -120,10 +130,11 @@ export function decodeConfirm(buffer: Buffer, start: number, end: number, nack: 
 
 /**
  * Decodes a content header frame's payload `[start, end)` into `message` (the library's header
- * fields and our properties at once) and returns the body size.
+ * fields and our properties at once) and returns the body size; repeated fields are compared with
+ * the channel's `recent` values first.
  * @throws a `FRAME_ERROR` when a field runs past the frame; an Error for an unknown field-table type (as the library).
  */
-export function decodeContentHeader(buffer: Buffer, start: number, end: number, message: InboundMessage): number {
+export function decodeContentHeader(buffer: Buffer, start: number, end: number, message: InboundMessage, recent: RecentFields): number {
   limit = end;
   if (start + 14 > end) throw overrun();
   // class-id (2) and weight (2) are not used; then body-size (8) and the property flags (2).
@@ -132,8 +143,8 @@ export function decodeContentHeader(buffer: Buffer, start: number, end: number, 
   const flags = buffer.readUInt16BE(pos);
   pos += 2;
   const properties = message.properties;
-  if (flags & 0x8000) properties.contentType = message.contentType = repeatedShortString(buffer, contentTypes);
-  if (flags & 0x4000) properties.contentEncoding = message.contentEncoding = repeatedShortString(buffer, contentEncodings);
+  if (flags & 0x8000) properties.contentType = message.contentType = repeatedShortString(buffer, recent.contentTypes);
+  if (flags & 0x4000) properties.contentEncoding = message.contentEncoding = repeatedShortString(buffer, recent.contentEncodings);
   if (flags & 0x2000) properties.headers = message.headers = table(buffer);
   if (flags & 0x1000) {
     if (pos >= limit) throw overrun();
@@ -151,13 +162,13 @@ export function decodeContentHeader(buffer: Buffer, start: number, end: number, 
     pos += 1;
   }
   if (flags & 0x0400) properties.correlationId = message.correlationId = shortString(buffer);
-  if (flags & 0x0200) properties.replyTo = message.replyTo = repeatedShortString(buffer, replyTos);
+  if (flags & 0x0200) properties.replyTo = message.replyTo = repeatedShortString(buffer, recent.replyTos);
   if (flags & 0x0100) properties.expiration = message.expiration = shortString(buffer);
   if (flags & 0x0080) properties.messageId = message.messageId = shortString(buffer);
   if (flags & 0x0040) properties.timestamp = message.timestamp = uint64(buffer);
-  if (flags & 0x0020) properties.type = message.type = repeatedShortString(buffer, types);
-  if (flags & 0x0010) message.userId = repeatedShortString(buffer, userIds);
-  if (flags & 0x0008) message.appId = repeatedShortString(buffer, appIds);
+  if (flags & 0x0020) properties.type = message.type = repeatedShortString(buffer, recent.types);
+  if (flags & 0x0010) message.userId = repeatedShortString(buffer, recent.userIds);
+  if (flags & 0x0008) message.appId = repeatedShortString(buffer, recent.appIds);
   if (flags & 0x0004) message.clusterId = shortString(buffer);
   return bodySize;
 }

@@ -3,7 +3,7 @@ import type { Socket } from "node:net";
 import { dirname, join } from "node:path";
 import { AMQPConnectionError, type Channel, type Connection } from "rabbitmq-client";
 import { FRAME_BODY, FRAME_HEADER, FRAME_HEARTBEAT, FRAME_METHOD, FrameReader } from "./frameReader.js";
-import { decodeConfirm, decodeContentHeader, decodeDeliver, setDecodeError } from "./inboundDecoding.js";
+import { decodeConfirm, decodeContentHeader, decodeDeliver, RecentFields, setDecodeError } from "./inboundDecoding.js";
 import type { InboundMessage } from "./inboundMessage.js";
 
 /**
@@ -96,6 +96,8 @@ setDecodeError(connectionError);
 interface Incoming {
   readonly message: InboundMessage;
   readonly channel: Channel;
+  /** The channel's recent field values, for the header frame. */
+  readonly recent: RecentFields;
   /** -1 until the header frame came. */
   bodySize: number;
   received: number;
@@ -114,6 +116,8 @@ class SocketReader {
   private ended = false;
   private reject: ((error: unknown) => void) | undefined;
   private readonly incoming = new Map<number, Incoming>();
+  /** Per channel id: the last values of its deliveries' repeated fields. */
+  private readonly recent: Array<RecentFields | undefined> = [];
   private handlers: Array<ConsumerCallback | undefined> = [];
   private messages: InboundMessage[] = [];
   private channels: Channel[] = [];
@@ -184,7 +188,8 @@ class SocketReader {
           const ch = connection._state.leased.get(channel);
           if (ch === undefined) throw connectionError("UNEXPECTED_FRAME", "client received a method frame for an unexpected channel");
           if ((ch as unknown as ChannelInternals)._state.incoming != null) throw connectionError("UNEXPECTED_FRAME", "unexpected method frame, already awaiting header/body");
-          this.incoming.set(channel, { message: decodeDeliver(buffer, start, start + size), channel: ch, bodySize: -1, received: 0, chunks: undefined });
+          const recent = (this.recent[channel] ??= new RecentFields());
+          this.incoming.set(channel, { message: decodeDeliver(buffer, start, start + size, recent), channel: ch, recent, bodySize: -1, received: 0, chunks: undefined });
           return true;
         }
         if (methodId === BASIC_ACK || methodId === BASIC_NACK) {
@@ -198,7 +203,7 @@ class SocketReader {
       const pending = this.incoming.get(channel);
       if (pending === undefined) return this.viaLibrary(buffer, start, size);
       if (pending.bodySize !== -1) throw connectionError("UNEXPECTED_FRAME", "unexpected header frame");
-      pending.bodySize = decodeContentHeader(buffer, start, start + size, pending.message);
+      pending.bodySize = decodeContentHeader(buffer, start, start + size, pending.message, pending.recent);
       if (pending.bodySize === 0) this.complete(channel, pending, EMPTY_BODY);
       return true;
     }
