@@ -161,8 +161,9 @@ export function toTable(results: BenchResults, extras?: ExtraResults): string {
 }
 
 /**
- * One line per figure: Postage's rate over the fastest peer in its acked mode, and its p99 next to
- * that peer's; then fast mode's events over the fastest peer defaults (which do not ack events).
+ * One line per figure: Postage's rate over the fastest peer in its acked mode (the ratio of the
+ * medians, then the lowest and highest ratio within one round), and its p99 next to that peer's;
+ * then fast mode's events over the fastest peer defaults (which do not ack events).
  * Undefined when neither comparison has both sides.
  */
 export function againstPeers(results: BenchResults): string | undefined {
@@ -176,8 +177,13 @@ export function againstPeers(results: BenchResults): string | undefined {
       .filter((c): c is { key: ContenderKey; s: FigureSummary } => c.s !== undefined)
       .sort((a, b) => b.s.perSecond - a.s.perSecond)[0];
     if (!mine || !best) return undefined;
+    // Contenders are interleaved within a round, so a round's two rates were taken minutes apart at
+    // most: their ratios show how far the machine's drift moves the median ratio.
+    const theirs = best.s.rounds;
+    const byRound = mine.rounds.length > 1 && mine.rounds.length === theirs.length ? mine.rounds.map((rate, i) => rate / (theirs[i] as number)) : [];
+    const spread = byRound.length > 0 ? `, ${Math.min(...byRound).toFixed(2)}-${Math.max(...byRound).toFixed(2)}x by round` : "";
     const p99 = mine.p99Ms !== undefined && best.s.p99Ms !== undefined ? `, p99 ${mine.p99Ms.toFixed(2)} vs ${best.s.p99Ms.toFixed(2)} ms` : "";
-    return `  ${names[figure].padEnd(16)} ${(mine.perSecond / best.s.perSecond).toFixed(2)}x ${labels.get(best.key) ?? best.key}${p99}`;
+    return `  ${names[figure].padEnd(16)} ${(mine.perSecond / best.s.perSecond).toFixed(2)}x ${labels.get(best.key) ?? best.key}${spread}${p99}`;
   };
   const sections: string[] = [];
   const acked = (Object.keys(names) as FigureName[]).map((figure) => compare(figure, "postage", ackedPeerKeys)).filter((l) => l !== undefined);
