@@ -27,7 +27,9 @@ export type ReplyMode = "direct" | "queue";
  * last attempt, or a rejection (below); it never hangs. In `direct` mode a request is published
  * without publisher confirms, since the reply is the end-to-end confirmation:
  * - a mandatory request no queue takes is returned by the broker, and the call rejects with
- *   `UNROUTABLE` as soon as the return arrives (not at its timeout);
+ *   `UNROUTABLE` as soon as the return arrives (not at its timeout), unless it was sent while the
+ *   connection was down or in the 10 s after a reconnect: its server may still be declaring its
+ *   queue again then, so it is sent again every 250 ms within its window;
  * - a request lost with the connection, or with the reply channel (replies to it would be lost
  *   too), is sent again at once on the new channel, same message id, within the same attempt
  *   window (once per window; later losses wait for the window's end);
@@ -93,6 +95,12 @@ export interface RpcRequest {
 
 /** Pause before sending again a request returned right after an outage (its server may not be bound again yet). */
 const RETURNED_RETRY_MS = 250;
+/**
+ * For this long after a reconnect, a request sent is treated as sent during the outage: its
+ * server, on this connection or another, may still be declaring its queue and bindings again, so
+ * a return is retried (within the call's window) instead of failing the call with `UNROUTABLE`.
+ */
+const RECONNECT_GRACE_MS = 10_000;
 
 /**
  * One call: its state across attempts, and its result. Attempt windows of `options.timeout` ms
@@ -234,7 +242,7 @@ export class RpcClient {
     if (newWindow) call.attempts += 1;
     const window = call.attempts;
     call.inFlight = true;
-    if (!this.broker.driver.connected) call.sawOutage = true;
+    if (this.inOutage()) call.sawOutage = true;
     let published: Promise<void>;
     if (call.direct) {
       const channel = this.openChannel;
@@ -315,6 +323,12 @@ export class RpcClient {
       this.send(call, true);
     }
     call.timer?.refresh();
+  }
+
+  /** The connection is down, or came back less than {@link RECONNECT_GRACE_MS} ago. */
+  private inOutage(): boolean {
+    const { connected, reconnectedAt } = this.broker.driver;
+    return !connected || (reconnectedAt !== undefined && performance.now() - reconnectedAt < RECONNECT_GRACE_MS);
   }
 
   private replyChannel(): Promise<DriverReplyChannel> {

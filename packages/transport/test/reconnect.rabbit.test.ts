@@ -125,6 +125,41 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
     });
   });
 
+  it("an RPC call made just after a reconnect, before its server is bound again, gets its reply rather than UNROUTABLE", async () => {
+    // The race the test above loses under load: the client is connected again and publishes at
+    // once, while the server (here: on a connection of its own) has not declared its binding yet.
+    await withNamedBroker("reconnect-rpc-late", async (broker, cleanup, connectionName) => {
+      const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
+      const server = connect({ url: RABBIT_URL, shared: false });
+      const echo = async (incoming: Incoming): Promise<HandlerOutcome> => {
+        await incoming.reply?.(new SuccessResult((incoming.message as CommandMessage).parameters));
+        return "ack";
+      };
+      const early = createConsumer(server, { bindings: [[ex, [["", "early"]]]] }, echo);
+      let late: ReturnType<typeof createConsumer> | undefined;
+      try {
+        await early.ready();
+        const producer = createProducer(broker, { exchanges: [[ex, "early"]] });
+        expect((await producer.to({ timeout: 30_000, retries: 0 }).call("echo", "before")).value).toBe("before");
+        expect(await forceCloseConnection(connectionName)).toBeGreaterThan(0);
+        await waitFor(() => !broker.driver.connected, "the client to see its connection drop");
+        await waitFor(() => broker.driver.connected, "the client to reconnect");
+        const call = producer.to({ key: "late", timeout: 30_000, retries: 0 }).call("echo", "after");
+        call.catch(() => undefined); // awaited below; not unhandled meanwhile
+        // Bound a little later, as a server still re-declaring after the same outage would be.
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        late = createConsumer(server, { bindings: [[ex, [["", "late"]]]] }, echo);
+        await late.ready();
+        expect((await call).value).toBe("after");
+        await producer.close();
+      } finally {
+        await late?.close();
+        await early.close();
+        await server.close();
+      }
+    });
+  });
+
   it("aborts the signal of deliveries whose channel died, and consumes again without waiting for their handlers", async () => {
     await withNamedBroker("reconnect-signal", async (broker, cleanup, connectionName) => {
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });

@@ -211,6 +211,12 @@ export interface BrokerDriver {
   /** Whether the connection is up now (false while reconnecting and after close); for metrics. */
   readonly connected: boolean;
   /**
+   * When the connection last came back after it was lost (`performance.now()` milliseconds);
+   * undefined before any loss, and always on the memory broker, which has none. Consumers, here
+   * and in other processes, declare their queues and bindings again around then.
+   */
+  readonly reconnectedAt: number | undefined;
+  /**
    * Resolves when connected (or rejects with a clear error: refused login, unreachable host).
    * Given a `timeout`, a refused or lost connection is retried until it (a broker still booting
    * refuses connections); without one, a single broker that refuses fails at once.

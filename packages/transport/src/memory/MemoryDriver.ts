@@ -139,6 +139,9 @@ export class MemoryDriver implements BrokerDriver {
     return !this.closed;
   }
 
+  /** Always undefined: there is no connection to lose. */
+  readonly reconnectedAt = undefined;
+
   /** Resolves at once (rejects with `CLOSED` after {@link close}). */
   ready(_options?: { timeout?: number }): Promise<void> {
     return this.closed ? Promise.reject(this.closedError()) : RESOLVED;

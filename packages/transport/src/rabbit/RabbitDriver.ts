@@ -173,6 +173,13 @@ export class RabbitDriver implements BrokerDriver {
     if (unpatchable !== undefined) onError(this.fail(unpatchable));
   }
 
+  private lastReconnect: number | undefined;
+
+  /** When the connection last came back (its "connection" event after the first). */
+  get reconnectedAt(): number | undefined {
+    return this.lastReconnect;
+  }
+
   /** Whether the driver's own connection is up (rabbitmq-client's `ready`); false while it reconnects. */
   get connected(): boolean {
     return this.connection.ready;
@@ -375,6 +382,8 @@ export class RabbitDriver implements BrokerDriver {
 
   private onConnection(): void {
     this.verified = false;
+    // Set here, not once verified: channels may already be opened and used on the new connection.
+    if (this.everConnected) this.lastReconnect = performance.now();
     this.verifyPatches(this.patches)
       .then((ok) => {
         if (ok && !this.closing && !this.failed) this.onVerifiedConnection();
