@@ -27,9 +27,9 @@ export type ReplyMode = "direct" | "queue";
  * last attempt, or a rejection (below); it never hangs. In `direct` mode a request is published
  * without publisher confirms, since the reply is the end-to-end confirmation:
  * - a mandatory request no queue takes is returned by the broker, and the call rejects with
- *   `UNROUTABLE` as soon as the return arrives (not at its timeout), unless it was sent while the
- *   connection was down or in the 10 s after a reconnect: its server may still be declaring its
- *   queue again then, so it is sent again every 250 ms within its window;
+ *   `UNROUTABLE` as soon as the return arrives (not at its timeout), unless it was sent or came
+ *   back while the connection was down or in the 10 s after a reconnect: its server may still be
+ *   declaring its queue again then, so it is sent again every 250 ms within its window;
  * - a request lost with the connection, or with the reply channel (replies to it would be lost
  *   too), is sent again at once on the new channel, same message id, within the same attempt
  *   window (once per window; later losses wait for the window's end);
@@ -360,7 +360,9 @@ export class RpcClient {
       return;
     }
     if (call.attempts > 1) return; // a retry's return: an attempt without reply, the next window may succeed
-    if (call.sawOutage) {
+    // Judged now too, not only when the call was sent: a request sent as the connection died goes
+    // out on the new one, and comes back before its server could declare its queue again.
+    if (call.sawOutage || this.inOutage()) {
       // Right after an outage its server may not have declared its queue again yet: try again
       // shortly, within this window (its end still ends the call as usual).
       setTimeout(() => {

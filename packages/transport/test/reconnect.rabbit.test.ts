@@ -1,5 +1,6 @@
 import { defineExchange, SuccessResult, type CommandMessage } from "@postage/core";
 import { type Broker, connect, createConsumer, createProducer, type HandlerOutcome, type Incoming } from "@postage/transport";
+import type { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
 import { Cleanup, forceCloseConnection, RABBIT_URL, randomName, waitFor } from "./helpers.js";
 
@@ -125,10 +126,17 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
     });
   });
 
-  it("an RPC call made just after a reconnect, before its server is bound again, gets its reply rather than UNROUTABLE", async () => {
-    // The race the test above loses under load: the client is connected again and publishes at
-    // once, while the server (here: on a connection of its own) has not declared its binding yet.
-    await withNamedBroker("reconnect-rpc-late", async (broker, cleanup, connectionName) => {
+  /**
+   * The race the test above loses under load: a call whose request is written on the new
+   * connection while its server (here: on a connection of its own) has not declared its binding
+   * again yet. `dropAndCall` loses the client's connection and makes the call at its moment (in an
+   * object: an async function would otherwise await the call it returns).
+   */
+  async function callWhileServerRebinds(
+    prefix: string,
+    dropAndCall: (broker: Broker, connectionName: string, call: () => Promise<unknown>) => Promise<{ pending: Promise<unknown> }>,
+  ): Promise<void> {
+    await withNamedBroker(prefix, async (broker, cleanup, connectionName) => {
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
       const server = connect({ url: RABBIT_URL, shared: false });
       const echo = async (incoming: Incoming): Promise<HandlerOutcome> => {
@@ -141,22 +149,42 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
         await early.ready();
         const producer = createProducer(broker, { exchanges: [[ex, "early"]] });
         expect((await producer.to({ timeout: 30_000, retries: 0 }).call("echo", "before")).value).toBe("before");
-        expect(await forceCloseConnection(connectionName)).toBeGreaterThan(0);
-        await waitFor(() => !broker.driver.connected, "the client to see its connection drop");
-        await waitFor(() => broker.driver.connected, "the client to reconnect");
-        const call = producer.to({ key: "late", timeout: 30_000, retries: 0 }).call("echo", "after");
-        call.catch(() => undefined); // awaited below; not unhandled meanwhile
+        const call = () => {
+          const pending = producer.to({ key: "late", timeout: 30_000, retries: 0 }).call("echo", "after");
+          pending.catch(() => undefined); // awaited below; not unhandled meanwhile
+          return pending;
+        };
+        const { pending } = await dropAndCall(broker, connectionName, call);
         // Bound a little later, as a server still re-declaring after the same outage would be.
         await new Promise((resolve) => setTimeout(resolve, 500));
         late = createConsumer(server, { bindings: [[ex, [["", "late"]]]] }, echo);
         await late.ready();
-        expect((await call).value).toBe("after");
+        expect(await pending).toMatchObject({ value: "after" });
         await producer.close();
       } finally {
         await late?.close();
         await early.close();
         await server.close();
       }
+    });
+  }
+
+  it("an RPC call made just after a reconnect, before its server is bound again, gets its reply rather than UNROUTABLE", async () => {
+    await callWhileServerRebinds("reconnect-rpc-late", async (broker, connectionName, call) => {
+      expect(await forceCloseConnection(connectionName)).toBeGreaterThan(0);
+      await waitFor(() => !broker.driver.connected, "the client to see its connection drop");
+      await waitFor(() => broker.driver.connected, "the client to reconnect");
+      return { pending: call() };
+    });
+  });
+
+  it("an RPC call made as its socket dies, written after the reconnect and returned before its server is bound again, gets its reply", async () => {
+    await callWhileServerRebinds("reconnect-rpc-dying", async (broker, _connectionName, call) => {
+      // The socket dies (as on a network reset) and the call is made in the same turn: the library
+      // has not seen the close yet, so the request waits for a channel and goes out on the new connection.
+      const socket = (broker.driver as unknown as { connection: { _socket: Socket } }).connection._socket;
+      socket.destroy();
+      return { pending: call() };
     });
   });
 

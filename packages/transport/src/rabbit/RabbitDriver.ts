@@ -180,9 +180,12 @@ export class RabbitDriver implements BrokerDriver {
     return this.lastReconnect;
   }
 
-  /** Whether the driver's own connection is up (rabbitmq-client's `ready`); false while it reconnects. */
+  /**
+   * Whether the driver's own connection is up (rabbitmq-client's `ready`, and its socket still
+   * writable); false while it reconnects, and from the moment the socket dies.
+   */
   get connected(): boolean {
-    return this.connection.ready;
+    return this.connection.ready && this.patches?.socketOpen() === true;
   }
 
   ready(options: { timeout?: number } = {}): Promise<void> {

@@ -66,6 +66,12 @@ export interface ConnectionPatches {
    */
   verify(): Promise<void>;
   status(): PatchStatus;
+  /**
+   * Whether the current socket can still be written to. The library's `ready` stays true from the
+   * moment its socket dies (a reset, or the broker's `connection.close`) until the socket's
+   * `close` event, a turn or more later; publishes made in between wait for the next connection.
+   */
+  socketOpen(): boolean;
 }
 
 interface ChannelInternals {
@@ -166,6 +172,10 @@ export function patchConnection(connection: Connection, version: string = instal
       if (!hooked) throw unsupported("a channel was acquired without going through the patched Connection#acquire");
       // The probe's channel.open-ok came after the handshake: by now the inbound path reads the socket.
       if (!readsFrames(internals._socket)) throw unsupported("the socket is not read by the inbound path (util.createAsyncReader or the reader loop is not the one it knows)");
+    },
+    socketOpen() {
+      const socket = internals._socket;
+      return socket !== undefined && !socket.destroyed && socket.writable;
     },
     status() {
       return {
