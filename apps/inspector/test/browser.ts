@@ -11,9 +11,14 @@ export function launchChromium(): Promise<Browser> {
   });
 }
 
-/** A 1440x900 page whose script errors and console errors are pushed to `errors`. */
+/**
+ * A 1440x900 page whose script errors and console errors are pushed to `errors`. Its actions wait
+ * 15 s at most (not Playwright's 30 s): one waiting for an element that never comes then fails
+ * naming it, instead of using up the test's time inside a poll that calls it again.
+ */
 export async function openPage(browser: Browser, errors: string[]): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1440, height: 900 } });
+  page.setDefaultTimeout(15_000);
   page.on("pageerror", (error) => errors.push(error.message));
   page.on("console", (message) => {
     if (message.type() === "error") errors.push(message.text());

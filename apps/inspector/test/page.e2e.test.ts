@@ -96,6 +96,33 @@ describe.skipIf(!existsSync(CHROMIUM))("inspector page in headless Chromium (in-
     await page.fill("#filter-key", "");
   });
 
+  it("selects a card whose contents are redrawn between the press and the release of the click", async () => {
+    // Cards are redrawn every second ("seen 3s ago") and on every event: a click held across a
+    // redraw must still select, as it does for anyone who clicks while messages flow.
+    const target = card("Tz91Qinvoice");
+    const box = await target.locator('[data-role="name"]').boundingBox();
+    if (box === null) throw new Error("the invoices card is not drawn");
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    // Watched from after the press: the redraw seen is one between the press and the release.
+    const redrawn = await page.evaluateHandle((actorId) => {
+      const node = document.querySelector(`.component[data-actor-id="${actorId}"]`);
+      if (node === null) throw new Error(`no card for ${actorId}`);
+      return new Promise<void>((resolve) => {
+        const observer = new MutationObserver(() => {
+          observer.disconnect();
+          resolve();
+        });
+        observer.observe(node, { subtree: true, childList: true, characterData: true });
+      });
+    }, "Tz91Qinvoice");
+    fleet.message("Tz91Qinvoice", "invoices", "charge");
+    await redrawn.evaluate((done) => done);
+    await page.mouse.up();
+    await eventually(() => target.getAttribute("aria-pressed")).toBe("true");
+    expect(await page.locator("#detail-name .detail-id").textContent()).toBe("Tz91Qinvoice");
+  });
+
   it("draws a behaviour machine's nested and parallel states nested, beside the lifecycle, fitted to the panel", async () => {
     fleet.add({ id: "Sh1pMent0001", name: "shipment", host: "app-1", pid: "4500" });
     fleet.addBehaviour("Sh1pMent0001", FAKE_SHIPMENT_MACHINE, ["received"]);

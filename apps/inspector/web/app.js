@@ -1,7 +1,7 @@
 // The inspector page: keeps a copy of the fleet fed by the server's event stream and redraws
 // what changed. Untrusted text (names, keys, reasons) only ever goes through textContent.
 import { renderMachine } from "./diagram.js";
-import { h } from "./dom.js";
+import { h, morphChildren } from "./dom.js";
 
 const MAX_MESSAGES = 500;
 const MAX_ROWS = 200;
@@ -75,6 +75,7 @@ function flash(node, key, className) {
   if (elapsed >= FLASH_MS) return;
   node.classList.add(className);
   node.style.animationDelay = `-${elapsed}ms`;
+  node.dataset.animationStart = String(seen);
 }
 
 // ---- applying server events ----
@@ -159,7 +160,7 @@ function renderComponents() {
     (vanished ? ` · ${vanished} vanished` : "");
 
   const keep = new Set();
-  for (const component of components) {
+  for (const [index, component] of components.entries()) {
     keep.add(component.actorId);
     let card = cards.get(component.actorId);
     if (card === undefined) {
@@ -174,7 +175,10 @@ function renderComponents() {
       cards.set(component.actorId, card);
     }
     fillCard(card, component, now);
-    list.append(card); // appending an existing node moves it: keeps the list in sorted order
+    // Moved only when out of place: moving a card takes it out of the page for a moment, which
+    // cancels a click pressed on it.
+    const there = list.children[index];
+    if (there !== card) list.insertBefore(card, there ?? null);
   }
   for (const [actorId, card] of cards) {
     if (!keep.has(actorId)) {
@@ -232,7 +236,9 @@ function fillCard(card, c, now) {
     : undefined;
   if (behaviourBadge !== undefined) flash(behaviourBadge, `behaviour:${c.actorId}`, "changed");
 
-  card.replaceChildren(
+  // In place, not rebuilt: the cards are redrawn every second, and a click pressed on a node
+  // replaced before its release would be lost.
+  morphChildren(card, [
     h("div", { class: "title" }, h("span", { class: "name", "data-role": "name", title: nameOf(c) }, nameOf(c)), h("span", { class: "type" }, c.actorType || fp?.type || "")),
     h("div", { class: "status-area" }, badge, behaviourBadge, statusLine),
     h("div", { class: "meta" }, fp ? `${fp.pid}@${fp.host}` : "not announced yet", h("span", { style: "color:var(--faint)" }, `  ·  id ${c.actorId}`)),
@@ -246,7 +252,7 @@ function fillCard(card, c, now) {
       h("span", { class: "label" }, "messages"),
       h("span", { class: "counters", "data-role": "counters" }, counterItems),
     ),
-  );
+  ]);
 }
 
 let drawn = { key: undefined };
