@@ -1,4 +1,4 @@
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Locator, type Page } from "playwright-core";
 
 /** Debian's chromium (`.ci/run` installs it), or `CHROMIUM_PATH`. */
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
@@ -36,4 +36,36 @@ export async function markDocument(page: Page): Promise<void> {
 /** Whether the document marked by {@link markDocument} was replaced (a reload loses the mark). */
 export async function wasReloaded(page: Page): Promise<boolean> {
   return !(await page.evaluate(() => (globalThis as unknown as { postageTestMark?: boolean }).postageTestMark === true));
+}
+
+/** The page's MutationObserver, typed as far as {@link nextChange} uses it (the tests compile without the DOM library). */
+type PageMutationObserver = new (callback: () => void) => { observe(node: unknown, options: object): void; disconnect(): void };
+
+/**
+ * Starts watching the element for its next change (a child, text or attribute of anything inside
+ * it); the returned function resolves once that change happened, and rejects when none came
+ * within `timeout` ms. For holding an interaction (a pressed mouse button) across a redraw.
+ */
+export async function nextChange(locator: Locator, timeout = 15_000): Promise<() => Promise<void>> {
+  const changed = await locator.evaluateHandle(
+    (node, ms) =>
+      new Promise<void>((resolve, reject) => {
+        const Observer = (globalThis as unknown as { MutationObserver: PageMutationObserver }).MutationObserver;
+        const observer = new Observer(() => {
+          observer.disconnect();
+          clearTimeout(timer);
+          resolve();
+        });
+        const timer = setTimeout(() => {
+          observer.disconnect();
+          reject(new Error(`nothing changed within ${ms} ms`));
+        }, ms);
+        observer.observe(node, { subtree: true, childList: true, characterData: true, attributes: true });
+      }),
+    timeout,
+  );
+  return async () => {
+    await changed.evaluate((done) => done);
+    await changed.dispose();
+  };
 }

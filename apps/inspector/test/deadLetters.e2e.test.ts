@@ -5,7 +5,7 @@ import { createInProcessSource, createInspectorServer, InspectionHub, type Inspe
 import { connect, createConsumer, createProducer, reject, type Broker, type Consumer } from "@postage/transport";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { CHROMIUM, launchChromium, openPage } from "./browser.js";
+import { CHROMIUM, launchChromium, nextChange, openPage } from "./browser.js";
 
 const SCREENSHOTS = fileURLToPath(new URL("../screenshots/", import.meta.url));
 const eventually = <T>(read: () => T | Promise<T>) => expect.poll(read, { timeout: 15_000, interval: 50 });
@@ -71,6 +71,21 @@ describe.skipIf(!existsSync(CHROMIUM))("the inspector's dead-letter panel in hea
     expect(cells.every((c) => /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/.test(c[0] ?? ""))).toBe(true);
     // The page's listings consumed nothing.
     expect(await queued()).toBe(3);
+  });
+
+  it("a click held across the panel's automatic refresh still opens the row", async () => {
+    const row = rows().nth(2);
+    const box = await row.boundingBox();
+    if (box === null) throw new Error("the third dead letter is not drawn");
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    // The listing refreshes by itself every few seconds ("listed 12:00:05"): hold the press across one.
+    const refreshed = await nextChange(page.locator("#dead-letters"));
+    await refreshed();
+    await page.mouse.up();
+    await eventually(() => page.locator('.dl-detail [data-role="body"]').textContent()).toContain("charge 12 EUR please");
+    await row.click(); // closed again for the tests below
+    await eventually(() => page.locator(".dl-detail").count()).toBe(0);
   });
 
   it("a click shows one dead letter in full: facts, body and headers", async () => {

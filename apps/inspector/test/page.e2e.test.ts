@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync, mkdirSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import type { Browser, Page } from "playwright-core";
-import { CHROMIUM, launchChromium, markDocument, openPage, wasReloaded } from "./browser.js";
+import { CHROMIUM, launchChromium, markDocument, nextChange, openPage, wasReloaded } from "./browser.js";
 import { createInProcessSource, createInspectorServer, InspectionHub, type InspectionSource, type InspectorServer } from "@postage/inspector";
 import { DEFAULT_FAKE_FLEET, FAKE_SHIPMENT_MACHINE, FakeFleet } from "../src/dev/FakeFleet.js";
 
@@ -105,19 +105,9 @@ describe.skipIf(!existsSync(CHROMIUM))("inspector page in headless Chromium (in-
     await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
     await page.mouse.down();
     // Watched from after the press: the redraw seen is one between the press and the release.
-    const redrawn = await page.evaluateHandle((actorId) => {
-      const node = document.querySelector(`.component[data-actor-id="${actorId}"]`);
-      if (node === null) throw new Error(`no card for ${actorId}`);
-      return new Promise<void>((resolve) => {
-        const observer = new MutationObserver(() => {
-          observer.disconnect();
-          resolve();
-        });
-        observer.observe(node, { subtree: true, childList: true, characterData: true });
-      });
-    }, "Tz91Qinvoice");
+    const redrawn = await nextChange(target);
     fleet.message("Tz91Qinvoice", "invoices", "charge");
-    await redrawn.evaluate((done) => done);
+    await redrawn();
     await page.mouse.up();
     await eventually(() => target.getAttribute("aria-pressed")).toBe("true");
     expect(await page.locator("#detail-name .detail-id").textContent()).toBe("Tz91Qinvoice");

@@ -1,7 +1,7 @@
 // The dead-letter panel: what waits in the broker's dead-letter queue, read without consuming it
 // (the server takes each message without ack and puts it back). Read-only: replaying and purging
 // are `postage dlq` commands. Untrusted text (reasons, bodies, headers) only goes through textContent.
-import { h } from "./dom.js";
+import { h, morphChildren } from "./dom.js";
 
 const REFRESH_MS = 5000;
 
@@ -111,7 +111,6 @@ function render() {
       state.updated ? `listed ${state.updated.toTimeString().slice(0, 8)}, none consumed${quorum() ? " · quorum queue: refresh by hand (each listing counts as a delivery)" : ""}` : ""),
     h("button", { type: "button", class: "dl-refresh", "data-role": "dead-letter-refresh" }, "Refresh"),
   );
-  head.querySelector("button").addEventListener("click", () => void load());
   const body = [];
   if (state.error) body.push(h("p", { class: "dl-error", "data-role": "dead-letter-error" }, `Cannot list the dead letters: ${state.error}`));
   if (listing && !listing.exists) body.push(h("p", { class: "empty" }, `Queue ${listing.queue} does not exist yet: nothing was dead-lettered.`));
@@ -127,13 +126,6 @@ function render() {
         h("td", { class: "mono dl-preview" }, letter.preview),
         h("td", { class: "mono dl-id" }, letter.id),
       );
-      row.addEventListener("click", () => void toggle(letter));
-      row.addEventListener("keydown", (event) => {
-        if (event.key === "Enter" || event.key === " ") {
-          event.preventDefault();
-          void toggle(letter);
-        }
-      });
       rows.push(row);
       if (state.open?.id === letter.id) rows.push(detailRow(letter));
     }
@@ -147,10 +139,33 @@ function render() {
     );
     if (listing.deadLetters.length < listing.total) body.push(h("p", { class: "dl-hint" }, `The first ${listing.deadLetters.length} of ${listing.total} are shown.`));
   }
-  panel.replaceChildren(head, ...body);
+  // In place, not rebuilt: the listing refreshes by itself, and a click pressed on a row replaced
+  // before its release would be lost. Clicks are handled on the panel (below), not on its rows.
+  morphChildren(panel, [head, ...body]);
+}
+
+/** The dead letter of a row the user clicked or pressed Enter on, if the event was on one. */
+function letterOf(event) {
+  const id = event.target.closest?.("tr.dl-row")?.dataset.id;
+  return state.listing?.deadLetters.find((letter) => letter.id === id);
 }
 
 if (panel) {
+  panel.addEventListener("click", (event) => {
+    if (event.target.closest?.('[data-role="dead-letter-refresh"]')) {
+      void load();
+      return;
+    }
+    const letter = letterOf(event);
+    if (letter !== undefined) void toggle(letter);
+  });
+  panel.addEventListener("keydown", (event) => {
+    if (event.key !== "Enter" && event.key !== " ") return;
+    const letter = letterOf(event);
+    if (letter === undefined) return;
+    event.preventDefault();
+    void toggle(letter);
+  });
   void load();
   setInterval(() => {
     if (!document.hidden && !quorum() && state.open === undefined) void load();
