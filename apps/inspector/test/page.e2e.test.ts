@@ -96,6 +96,21 @@ describe.skipIf(!existsSync(CHROMIUM))("inspector page in headless Chromium (in-
     await page.fill("#filter-key", "");
   });
 
+  it("keeps the component filter's options in place while messages arrive, not rebuilt on each", async () => {
+    const filter = page.locator("#filter-component");
+    const kept = await filter.evaluate((select) => {
+      const marked = select.querySelectorAll("option");
+      for (const option of marked) (option as unknown as { postageMark?: boolean }).postageMark = true;
+      return marked.length;
+    });
+    expect(kept).toBe(DEFAULT_FAKE_FLEET.length + 1);
+    const before = await page.locator("#log tr").count();
+    fleet.message("Tz91Qinvoice", "invoices", "charge");
+    await eventually(() => page.locator("#log tr").count()).toBeGreaterThan(before);
+    const marks = await filter.evaluate((select) => [...select.querySelectorAll("option")].map((option) => (option as unknown as { postageMark?: boolean }).postageMark === true));
+    expect(marks).toEqual(Array.from({ length: kept }, () => true));
+  });
+
   it("selects a card whose contents are redrawn between the press and the release of the click", async () => {
     // Cards are redrawn every second ("seen 3s ago") and on every event: a click held across a
     // redraw must still select, as it does for anyone who clicks while messages flow.

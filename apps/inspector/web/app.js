@@ -350,7 +350,8 @@ function renderLog() {
   for (const c of sortedComponents()) {
     options.push(h("option", { value: c.actorId }, `${nameOf(c)} (${c.actorId.slice(0, 6)})`));
   }
-  select.replaceChildren(...options);
+  // In place, and untouched when nothing changed: not rebuilt on every message under the pointer of someone choosing.
+  morphChildren(select, options);
   select.value = state.components.has(chosen) ? chosen : "";
 
   const needle = $("filter-key").value.trim().toLowerCase();
