@@ -47,9 +47,10 @@ type PageMutationObserver = new (callback: () => void) => { observe(node: unknow
  * within `timeout` ms. For holding an interaction (a pressed mouse button) across a redraw.
  */
 export async function nextChange(locator: Locator, timeout = 15_000): Promise<() => Promise<void>> {
-  const changed = await locator.evaluateHandle(
-    (node, ms) =>
-      new Promise<void>((resolve, reject) => {
+  // In an object: a promise returned as it is would be awaited by evaluateHandle itself.
+  const watch = await locator.evaluateHandle(
+    (node, ms) => ({
+      changed: new Promise<void>((resolve, reject) => {
         const Observer = (globalThis as unknown as { MutationObserver: PageMutationObserver }).MutationObserver;
         const observer = new Observer(() => {
           observer.disconnect();
@@ -62,10 +63,11 @@ export async function nextChange(locator: Locator, timeout = 15_000): Promise<()
         }, ms);
         observer.observe(node, { subtree: true, childList: true, characterData: true, attributes: true });
       }),
+    }),
     timeout,
   );
   return async () => {
-    await changed.evaluate((done) => done);
-    await changed.dispose();
+    await watch.evaluate((watching) => watching.changed);
+    await watch.dispose();
   };
 }

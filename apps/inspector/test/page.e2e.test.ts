@@ -194,6 +194,24 @@ describe.skipIf(!existsSync(CHROMIUM))("inspector page in headless Chromium (in-
     await page.locator("#detail").screenshot({ path: `${SCREENSHOTS}inspector-behaviour.png` });
   });
 
+  it("zooms on a click held across a redraw of the diagram (a state change of the component shown)", async () => {
+    const panel = page.locator("#behaviour-diagram");
+    const scale = () => panel.locator("svg").getAttribute("data-scale");
+    const fitted = Number(await scale());
+    const zoomIn = panel.locator('button[data-zoom="in"]');
+    const box = await zoomIn.boundingBox();
+    if (box === null) throw new Error("no zoom button");
+    await page.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await page.mouse.down();
+    const redrawn = await nextChange(panel);
+    fleet.behave("Sh1pMent0001", "pack", ["handling", "handling.fulfilment", "handling.fulfilment.payment", "handling.fulfilment.payment.paid", "handling.fulfilment.packing", "handling.fulfilment.packing.packed"]);
+    await redrawn();
+    await page.mouse.up();
+    await eventually(async () => Number(await scale())).toBeGreaterThan(fitted * 1.2);
+    await panel.locator('button[data-zoom="fit"]').click();
+    await eventually(async () => Number(await scale())).toBeCloseTo(fitted, 2);
+  });
+
   it("ran without script errors in the page", () => {
     expect(pageErrors).toEqual([]);
   });

@@ -270,8 +270,16 @@ function fitScale(container, width, height) {
   return Math.min(MAX_SCALE, (box.width - 24) / width, (room - 24) / height);
 }
 
-/** The fit / zoom buttons, made once per container; they redraw through `redraw`. */
-function zoomTools(container, fit, redraw) {
+/** What the zoom buttons of a container act on: the drawing it shows now (its fitted scale, how to redraw it). */
+const drawings = new WeakMap();
+
+/**
+ * The fit / zoom buttons of a container, made once: redraws replace the drawing under them, not
+ * them, so that a click pressed on one while the machine moves on is not lost.
+ */
+function zoomTools(container) {
+  const existing = container.querySelector(":scope > .diagram-tools");
+  if (existing !== null) return existing;
   const tools = document.createElement("div");
   tools.className = "diagram-tools";
   const button = (label, title, action) => {
@@ -281,14 +289,15 @@ function zoomTools(container, fit, redraw) {
     b.title = title;
     b.dataset.zoom = action;
     b.addEventListener("click", () => {
-      const current = zoomOf(container) === "fit" ? fit : zoomOf(container);
+      const drawing = drawings.get(container);
+      if (drawing === undefined) return;
+      const current = zoomOf(container) === "fit" ? drawing.fit : zoomOf(container);
       if (action === "fit") container.dataset.zoom = "fit";
       else if (action === "in") container.dataset.zoom = String(Math.min(4, current * ZOOM_STEP));
       else container.dataset.zoom = String(Math.max(0.2, current / ZOOM_STEP));
-      redraw();
+      drawing.redraw();
     });
     tools.append(b);
-    return b;
   };
   button("−", "zoom out", "out");
   button("fit", "fit the whole machine in the panel", "fit");
@@ -379,18 +388,23 @@ export async function renderMachine(container, machine, current, lastTransition)
     }
   }
 
-  const redraw = () => {
-    renderMachine(container, machine, current, lastTransition).catch((error) => console.error("inspector: diagram", error));
-  };
-  const tools = zoomTools(container, fit, redraw);
+  drawings.set(container, {
+    fit,
+    redraw: () => renderMachine(container, machine, current, lastTransition).catch((error) => console.error("inspector: diagram", error)),
+  });
+  const tools = zoomTools(container);
   tools.dataset.scale = zoom === "fit" ? "fit" : `${Math.round(scale * 100)}%`;
   // The buttons stay put while a zoomed drawing scrolls under them.
   const scroller = document.createElement("div");
   scroller.className = "diagram-scroll";
-  const old = container.querySelector(".diagram-scroll");
+  const old = container.querySelector(":scope > .diagram-scroll");
   const previous = old === null ? undefined : { zoom: old.dataset.zoom, current: old.dataset.current, left: old.scrollLeft, top: old.scrollTop };
   scroller.append(svg);
-  container.replaceChildren(scroller, tools);
+  if (old !== null) old.replaceWith(scroller);
+  else container.prepend(scroller);
+  if (tools.parentNode !== container) container.append(tools);
+  // Anything else (a "waiting" or "could not draw" message) gives way to the drawing.
+  for (const child of [...container.children]) if (child !== scroller && child !== tools) child.remove();
   container.classList.toggle("zoomed", zoom !== "fit");
   const currentNode = layout.nodes.find((node) => leafActive(node.id));
   if (scroller.scrollWidth > scroller.clientWidth || scroller.scrollHeight > scroller.clientHeight) {
