@@ -96,9 +96,10 @@ export interface RpcRequest {
 /** Pause before sending again a request returned right after an outage (its server may not be bound again yet). */
 const RETURNED_RETRY_MS = 250;
 /**
- * For this long after a reconnect, a request sent is treated as sent during the outage: its
- * server, on this connection or another, may still be declaring its queue and bindings again, so
- * a return is retried (within the call's window) instead of failing the call with `UNROUTABLE`.
+ * For this long after a reconnect the outage counts as still going on: a server, on this
+ * connection or another, may still be declaring its queue and bindings again, so a request sent
+ * or returned then is retried when returned (within the call's window) instead of failing the
+ * call with `UNROUTABLE`.
  */
 const RECONNECT_GRACE_MS = 10_000;
 

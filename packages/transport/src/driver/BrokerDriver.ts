@@ -208,7 +208,7 @@ export interface BrokerDriver {
   browseQueue(queue: string, visit: BrowseVisitor, options?: BrowseOptions): Promise<BrowseResult>;
   /** A direct reply-to channel; `onReply` receives every reply delivered to it. */
   createReplyChannel(onReply: (delivery: Delivery) => void, events?: ReplyChannelEvents): Promise<DriverReplyChannel>;
-  /** Whether the connection is up now (false while reconnecting and after close); for metrics. */
+  /** Whether the connection is up now (false while reconnecting and after close); for metrics and RPC retries. */
   readonly connected: boolean;
   /**
    * When the connection last came back after it was lost (`performance.now()` milliseconds);
