@@ -6,10 +6,10 @@ import { RABBIT_URL, randomName, waitFor } from "./helpers.js";
 // More consumers than one connection may open channels for (RabbitMQ's channel_max: 2,047).
 const CONSUMERS = 2_100;
 
-function openDriver(): RabbitDriver {
+function openDriver(channelsPerConnection?: number): RabbitDriver {
   const settings = resolveConnectionSettings({ url: RABBIT_URL, connectionName: randomName("channel-limit") }, {});
   if (settings.transport !== "amqp") throw new Error("expected amqp settings");
-  return new RabbitDriver(settings, { onError: (error) => errors.push(error) });
+  return new RabbitDriver(settings, { onError: (error) => errors.push(error), ...(channelsPerConnection === undefined ? {} : { channelsPerConnection }) });
 }
 
 const errors: unknown[] = [];
@@ -62,4 +62,29 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("RabbitDriver beyond on
     await Promise.all(consumers.slice(0, 100).map((c) => c.close()));
     await driver.close();
   }, 120_000);
+
+  it("binds, checks and deletes an exclusive queue whose consumer is on another connection of the pool, from the driver", async () => {
+    // As a GenericApplication does with its own queue when it quits: its consumer may sit on any connection.
+    driver = openDriver(1);
+    await driver.ready();
+    const names = [randomName("pool-excl"), randomName("pool-excl")];
+    const consumers = names.map((name) => driver!.createConsumer({ queue: { name, exclusive: true }, prefetch: 1 }, () => "ack"));
+    await Promise.all(consumers.map((consumer) => consumer.ready));
+    expect(driver.patchStatus()).toHaveLength(2); // one long-lived channel per connection: the second consumer is on a connection of its own
+    // Not auto-deleted: unbinding the first queue would take it away before the second is bound.
+    const exchange = defineExchange({ name: randomName("pool-excl-x"), type: "direct", durable: false });
+    await driver.declareExchange(exchange);
+    for (const name of names) {
+      await driver.bindQueue({ queue: name, exchange: exchange.name, routingKey: "k" });
+      await driver.unbindQueue({ queue: name, exchange: exchange.name, routingKey: "k" });
+      expect((await driver.declareQueue({ name, passive: true })).consumerCount).toBe(1);
+    }
+    await Promise.all(consumers.map((consumer) => consumer.close()));
+    for (const name of names) {
+      await driver.deleteQueue(name);
+      await expect(driver.declareQueue({ name, passive: true })).rejects.toMatchObject({ code: "QUEUE_NOT_FOUND" });
+    }
+    await driver.deleteExchange(exchange.name);
+    expect(errors).toEqual([]);
+  });
 });

@@ -23,7 +23,8 @@ export interface Placement {
  * already carries `perConnection` channels, with the same settings, and are never closed before
  * the driver closes (a connection emptied by closing consumers takes the next ones). Each
  * context keeps its own connection for run-time declarations (`withChannel`), because an
- * exclusive queue can only be bound from the connection that declared it.
+ * exclusive queue can only be bound from the connection that declared it; the driver's own
+ * queue operations try each connection for the same reason.
  * @internal
  */
 export class ConnectionPool {

@@ -250,7 +250,7 @@ export class RabbitDriver implements BrokerDriver {
 
   async declareQueue(queue: QueueSpec): Promise<{ queue: string; messageCount: number; consumerCount: number }> {
     const verb = queue.passive ? "checking" : "declaring";
-    return this.withChannel({ queue: queue.name, operation: `${verb} queue "${queue.name || "(server-named)"}"` }, async (ch) => {
+    return this.onQueueConnection({ queue: queue.name, operation: `${verb} queue "${queue.name || "(server-named)"}"` }, async (ch) => {
       const ok = await ch.queueDeclare({
         queue: queue.name,
         durable: queue.durable ?? false,
@@ -264,18 +264,18 @@ export class RabbitDriver implements BrokerDriver {
   }
 
   async deleteQueue(name: string): Promise<void> {
-    await this.withChannel({ queue: name, operation: `deleting queue "${name}"` }, (ch) => ch.queueDelete({ queue: name }));
+    await this.onQueueConnection({ queue: name, operation: `deleting queue "${name}"` }, (ch) => ch.queueDelete({ queue: name }));
   }
 
   async bindQueue(binding: BindingSpec): Promise<void> {
-    await this.withChannel(
+    await this.onQueueConnection(
       { ...binding, operation: `binding queue "${binding.queue}" to exchange "${binding.exchange}" with key "${binding.routingKey}"` },
       (ch) => ch.queueBind({ ...binding }),
     );
   }
 
   async unbindQueue(binding: BindingSpec): Promise<void> {
-    await this.withChannel(
+    await this.onQueueConnection(
       { ...binding, operation: `unbinding queue "${binding.queue}" from exchange "${binding.exchange}" with key "${binding.routingKey}"` },
       (ch) => ch.queueUnbind({ ...binding }),
     );
@@ -352,6 +352,26 @@ export class RabbitDriver implements BrokerDriver {
     }
     await connectionClosed;
     if (errors.length > 0) throw toTransportError(errors[0], { operation: "closing" });
+  }
+
+  /**
+   * A queue operation on the connection RabbitMQ allows it on: the driver's own, or, for an
+   * exclusive queue declared by a consumer on another connection of the pool (refused with
+   * `RESOURCE_LOCKED` anywhere else), that one. Each connection is tried in turn; a queue locked
+   * by every one of them (exclusive to another process) fails with the first refusal.
+   */
+  private async onQueueConnection<T>(context: ErrorContext, fn: (channel: Channel) => Promise<T>): Promise<T> {
+    const [own, ...others] = this.pool.connections;
+    let refusal: TransportError | undefined;
+    for (const connection of [own ?? this.connection, ...others]) {
+      try {
+        return await this.withChannel(context, fn, connection);
+      } catch (error) {
+        if (!(error instanceof TransportError) || error.code !== "RESOURCE_LOCKED") throw error;
+        refusal ??= error;
+      }
+    }
+    throw refusal as TransportError;
   }
 
   private async withChannel<T>(context: ErrorContext, fn: (channel: Channel) => Promise<T>, connection: Connection = this.connection): Promise<T> {
