@@ -146,13 +146,13 @@ function render() {
 
 /** The dead letter of a row the user clicked or pressed Enter on, if the event was on one. */
 function letterOf(event) {
-  const id = event.target.closest?.("tr.dl-row")?.dataset.id;
+  const id = event.target.closest("tr.dl-row")?.dataset.id;
   return state.listing?.deadLetters.find((letter) => letter.id === id);
 }
 
 if (panel) {
   panel.addEventListener("click", (event) => {
-    if (event.target.closest?.('[data-role="dead-letter-refresh"]')) {
+    if (event.target.closest('[data-role="dead-letter-refresh"]')) {
       void load();
       return;
     }

@@ -289,8 +289,7 @@ function zoomTools(container) {
     b.title = title;
     b.dataset.zoom = action;
     b.addEventListener("click", () => {
-      const drawing = drawings.get(container);
-      if (drawing === undefined) return;
+      const drawing = drawings.get(container); // set by every render, before the buttons exist
       const current = zoomOf(container) === "fit" ? drawing.fit : zoomOf(container);
       if (action === "fit") container.dataset.zoom = "fit";
       else if (action === "in") container.dataset.zoom = String(Math.min(4, current * ZOOM_STEP));

@@ -93,6 +93,8 @@ export class RabbitDriver implements BrokerDriver {
   /** The patches of every connection, the driver's own first. */
   private readonly allPatches: ConnectionPatches[] = [];
   private everConnected = false;
+  /** `performance.now()` at the last "connection" event after the first (see {@link reconnectedAt}). */
+  private lastReconnect: number | undefined;
   /** The patches were verified on the current connection (see {@link verifyPatches}). */
   private verified = false;
   /** The first error before the first connection; {@link ready} reports it. */
@@ -172,8 +174,6 @@ export class RabbitDriver implements BrokerDriver {
     // Fail closed: a client whose internals are not the ones the patches know is never used.
     if (unpatchable !== undefined) onError(this.fail(unpatchable));
   }
-
-  private lastReconnect: number | undefined;
 
   /** When the connection last came back (its "connection" event after the first). */
   get reconnectedAt(): number | undefined {
@@ -361,9 +361,8 @@ export class RabbitDriver implements BrokerDriver {
    * by every one of them (exclusive to another process) fails with the first refusal.
    */
   private async onQueueConnection<T>(context: ErrorContext, fn: (channel: Channel) => Promise<T>): Promise<T> {
-    const [own, ...others] = this.pool.connections;
     let refusal: TransportError | undefined;
-    for (const connection of [own ?? this.connection, ...others]) {
+    for (const connection of this.pool.connections) {
       try {
         return await this.withChannel(context, fn, connection);
       } catch (error) {
@@ -371,7 +370,7 @@ export class RabbitDriver implements BrokerDriver {
         refusal ??= error;
       }
     }
-    throw refusal as TransportError;
+    throw refusal as TransportError; // the pool holds at least the driver's own connection
   }
 
   private async withChannel<T>(context: ErrorContext, fn: (channel: Channel) => Promise<T>, connection: Connection = this.connection): Promise<T> {
