@@ -78,7 +78,8 @@ describe.skipIf(skip)("a component's traces and metrics, in another process, on 
       "messaging.message.conversation_id": client.attributes["messaging.message.id"],
     });
     expect(reply.attributes).toMatchObject({ "messaging.destination.temporary": true, "messaging.destination.anonymous": true });
-    expect(String(reply.attributes["messaging.rabbitmq.destination.routing_key"])).toMatch(/^amq\.rabbitmq\.reply-to\./);
+    // The caller's reply queue (replyMode "shared", the default).
+    expect(String(reply.attributes["messaging.rabbitmq.destination.routing_key"])).toMatch(/^amq\.gen-/);
   });
 
   it("a Python Postage caller (no trace headers, no correlation id) still gets the reply it reads; the server's trace starts there", async () => {

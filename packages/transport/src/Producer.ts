@@ -161,14 +161,14 @@ export interface ProducerOptions<M extends MessageBuilders = {}, R extends Messa
   /**
    * Publish persistent (delivery mode 2), so that a durable queue keeps the message across a broker
    * restart. Unset, commands and events are persistent and RPC requests are not, as in Python Postage:
-   * a request that outlives a broker restart has no one to answer (the caller's direct reply-to
-   * channel, or its exclusive reply queue, is gone), and the caller re-sends it after its timeout anyway,
+   * a request that outlives a broker restart has no one to answer (the caller's reply queue or
+   * direct reply-to channel is gone), and the caller re-sends it after its timeout anyway,
    * while storing it costs the broker of a durable queue 15-40% more CPU per call (measured, see the
    * README's RPC section). Set, it applies to both.
    * @default true for commands and events, false for RPC requests
    */
   persistent?: boolean;
-  /** Default RPC options. @default { timeout: 30_000, retries: 4, replyMode: "direct" } */
+  /** Default RPC options. @default { timeout: 30_000, retries: 4, replyMode: "shared" } */
   rpc?: RpcOptions;
   /** Largest reply accepted, in bytes. @default 1 MiB (core's default) */
   maxReplyBytes?: number;

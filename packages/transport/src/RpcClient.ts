@@ -1,7 +1,7 @@
 import type { Context } from "@opentelemetry/api";
 import { decodeMessage, ExceptionResult, ResultMessage, type DecodeOptions, type Encoder } from "@postage/core";
 import type { Broker } from "./Broker.js";
-import type { Delivery, DriverConsumer, DriverPublisher, DriverReplyChannel, MessageProperties } from "./driver/BrokerDriver.js";
+import type { Delivery, DriverConsumer, DriverPublisher, DriverReplyChannel, MessageProperties, ReplyChannelOptions } from "./driver/BrokerDriver.js";
 import { TransportError } from "./errors.js";
 import { publishRoutes, type PublishTarget } from "./publishRoutes.js";
 import type { ExchangeKeys } from "./routing.js";
@@ -10,22 +10,31 @@ import type { TransportObserver } from "./telemetry/TransportObserver.js";
 
 /**
  * How replies come back:
- * - `direct`: RabbitMQ direct reply-to, matched by correlation id. Fast; the default between
- *   Postage for TypeScript components. A reply without correlation id (Python Postage servers send
- *   none) is accepted only while exactly one call is pending on the channel. Requests go without
- *   publisher confirms: the reply confirms the request end to end (see {@link RpcOptions}).
- * - `queue`: an exclusive, auto-delete, server-named queue per call, as Python Postage does. Slower
- *   (about 7x), but any server can answer unambiguously. Requests go through the producer's
+ * - `shared` (the default): one exclusive, auto-delete, server-named reply queue per producer,
+ *   consumed without acks and matched by correlation id. It is declared at the producer's first
+ *   call and again each time its channel opens after a loss, under a new name; it goes away with
+ *   the producer, its channel or its connection. It needs the right to declare queues (`configure`
+ *   on `amq.gen-.*` names).
+ * - `direct`: RabbitMQ direct reply-to (`amq.rabbitmq.reply-to`), matched by correlation id: no
+ *   queue on the broker at all. Measured on RabbitMQ 3.10 with 50 calls in flight, it costs the
+ *   broker about 10-15% more CPU per call than `shared` and makes about 10% fewer calls/s; with
+ *   one call in flight the two are level.
+ * - `queue`: an exclusive, auto-delete, server-named queue per call, as Python Postage does. About
+ *   10x slower, but any server can answer unambiguously. Requests go through the producer's
  *   publisher, with its confirms (`confirm`, on by default).
+ *
+ * In `shared` and `direct` modes requests go without publisher confirms: the reply confirms the
+ * request end to end (see {@link RpcOptions}). A reply without correlation id (Python Postage
+ * servers send none) is accepted there only while exactly one call is pending.
  */
-export type ReplyMode = "direct" | "queue";
+export type ReplyMode = "shared" | "direct" | "queue";
 
 /**
  * Options of one RPC call.
  *
  * What a call guarantees: it ends, with the reply, an `ExceptionResult("TimeoutError")` after its
- * last attempt, or a rejection (below); it never hangs. In `direct` mode a request is published
- * without publisher confirms, since the reply is the end-to-end confirmation:
+ * last attempt, or a rejection (below); it never hangs. In `shared` and `direct` modes a request
+ * is published without publisher confirms, since the reply is the end-to-end confirmation:
  * - a mandatory request no queue takes is returned by the broker, and the call rejects with
  *   `UNROUTABLE` as soon as the return arrives (not at its timeout), unless it was sent or came
  *   back while the connection was down or in the 10 s after a reconnect: its server may still be
@@ -42,18 +51,18 @@ export interface RpcOptions {
   timeout?: number;
   /** How many times the request is sent again (same message id) when an attempt times out. @default 4 */
   retries?: number;
-  /** @default "direct" */
+  /** @default "shared" */
   replyMode?: ReplyMode;
 }
 
 /** The RPC defaults, as Python Postage's (`_timeout` 30 s, `_max_retry` 4). */
-export const DEFAULT_RPC_OPTIONS: Readonly<Required<RpcOptions>> = Object.freeze({ timeout: 30_000, retries: 4, replyMode: "direct" });
+export const DEFAULT_RPC_OPTIONS: Readonly<Required<RpcOptions>> = Object.freeze({ timeout: 30_000, retries: 4, replyMode: "shared" });
 
 /** A published RPC request whose reply may still come (see `producer.rpcQueued`). */
 export interface PendingReply {
   /** The request's message id (the same on every retry). */
   readonly messageId: string;
-  /** Where the reply goes: the reply queue's name, or the direct reply-to address. */
+  /** Where the reply goes: the reply queue's name, or the direct reply-to address (as last sent). */
   readonly replyTo: string;
   /**
    * The reply. Resolves to `ExceptionResult("TimeoutError", ...)` when every attempt timed out,
@@ -121,7 +130,7 @@ class Call {
   sawOutage = false;
   replyTo = "";
   timer: NodeJS.Timeout | undefined;
-  /** Direct mode: the reply queue consumer of a queue-mode call otherwise. */
+  /** The queue-mode call's own reply queue consumer. */
   consumer: DriverConsumer | undefined;
   /** Told when the first attempt is published (`start`, which hands out a {@link PendingReply}). */
   onFirstPublished: (() => void) | undefined;
@@ -134,13 +143,23 @@ class Call {
     readonly request: RpcRequest,
     readonly options: Required<RpcOptions>,
     readonly parent: Context | undefined,
-    readonly direct: boolean,
+    /** The reply channel its replies come to; undefined in queue mode (a queue of its own). */
+    readonly slot: ReplySlot | undefined,
   ) {
     this.result = new Promise<ResultMessage>((resolve, reject) => {
       this.resolveResult = resolve;
       this.rejectResult = reject;
     });
   }
+}
+
+/** The reply channel of one address, opened at the first call that needs it. */
+class ReplySlot {
+  opening: Promise<DriverReplyChannel> | undefined;
+  /** The channel once open (it re-opens by itself after a reconnect): no promise to wait for. */
+  open: DriverReplyChannel | undefined;
+
+  constructor(readonly address: ReplyChannelOptions["address"]) {}
 }
 
 /**
@@ -153,10 +172,9 @@ class Call {
  */
 export class RpcClient {
   readonly stats: RpcStats = { calls: 0, replies: 0, retries: 0, resent: 0, timeouts: 0, dropped: 0, invalid: 0 };
-  private channel: Promise<DriverReplyChannel> | undefined;
-  /** The reply channel once open (it re-opens by itself after a reconnect): no promise to wait for. */
-  private openChannel: DriverReplyChannel | undefined;
-  /** Direct-mode calls by correlation id (their message id). */
+  /** The reply channels of `shared` and `direct` calls. */
+  private readonly slots = { shared: new ReplySlot("queue"), direct: new ReplySlot("direct-reply-to") };
+  /** `shared` and `direct` calls by correlation id (their message id). */
   private readonly pending = new Map<string, Call>();
   /** Queue-mode calls, to end them on close. */
   private readonly queued = new Set<Call>();
@@ -210,10 +228,10 @@ export class RpcClient {
   private begin(request: RpcRequest, options: Required<RpcOptions>, messageId: string, onFirstPublished?: () => void): Call {
     this.stats.calls += 1;
     const watch = RpcCallWatch.start(request, messageId, options.replyMode, this.observer); // undefined without tracing or metrics
-    const call = new Call(messageId, request, options, watch?.parent, options.replyMode !== "queue");
+    const call = new Call(messageId, request, options, watch?.parent, options.replyMode === "queue" ? undefined : this.slots[options.replyMode]);
     call.onFirstPublished = onFirstPublished;
     watch?.watch(call.result);
-    if (call.direct) {
+    if (call.slot !== undefined) {
       this.pending.set(messageId, call);
     } else {
       this.queued.add(call);
@@ -245,9 +263,10 @@ export class RpcClient {
     call.inFlight = true;
     if (this.inOutage()) call.sawOutage = true;
     let published: Promise<void>;
-    if (call.direct) {
-      const channel = this.openChannel;
-      published = channel !== undefined ? this.publishTo(call, channel, channel.replyTo) : this.replyChannel().then((opened) => this.publishTo(call, opened, opened.replyTo));
+    const slot = call.slot;
+    if (slot !== undefined) {
+      const channel = slot.open;
+      published = channel !== undefined ? this.publishTo(call, channel, channel.replyTo) : this.replyChannel(slot).then((opened) => this.publishTo(call, opened, opened.replyTo));
     } else {
       // Asked per attempt: after a reconnect the server-named queue has a new name, and a retry
       // carrying the old one would be answered into a queue that no longer exists.
@@ -276,6 +295,9 @@ export class RpcClient {
     call.inFlight = false;
     if (call.settled) return;
     call.published = true;
+    // A request written again on a channel that opened meanwhile went with its new reply queue.
+    const channel = call.slot?.open;
+    if (channel !== undefined) call.replyTo = channel.replyTo;
     this.onSent(call.request.routes.length);
     const first = call.onFirstPublished;
     if (first !== undefined) {
@@ -332,27 +354,31 @@ export class RpcClient {
     return !connected || (reconnectedAt !== undefined && performance.now() - reconnectedAt < RECONNECT_GRACE_MS);
   }
 
-  private replyChannel(): Promise<DriverReplyChannel> {
-    if (this.channel === undefined) {
-      const channel = this.broker.driver.createReplyChannel((delivery) => this.onDirectReply(delivery), {
-        onReturned: (properties, error) => this.onReturned(properties, error),
-        onLost: (error) => this.onChannelLost(error),
-      });
-      this.channel = channel;
+  private replyChannel(slot: ReplySlot): Promise<DriverReplyChannel> {
+    if (slot.opening === undefined) {
+      const channel = this.broker.driver.createReplyChannel(
+        (delivery) => this.onReply(delivery),
+        {
+          onReturned: (properties, error) => this.onReturned(properties, error),
+          onLost: (error) => this.onChannelLost(slot, error),
+        },
+        { address: slot.address },
+      );
+      slot.opening = channel;
       channel.then(
         (opened) => {
-          if (this.channel === channel) this.openChannel = opened;
+          if (slot.opening === channel) slot.open = opened;
         },
         () => {
           // Let the next call try again; this call sees the rejection.
-          if (this.channel === channel) this.channel = undefined;
+          if (slot.opening === channel) slot.opening = undefined;
         },
       );
     }
-    return this.channel;
+    return slot.opening;
   }
 
-  /** A direct request came back (no queue took it): the call fails now, unless a retry explains it. */
+  /** A request came back (no queue took it): the call fails now, unless a retry explains it. */
   private onReturned(properties: MessageProperties, error: TransportError): void {
     const id = properties.correlationId ?? properties.messageId;
     const call = id === undefined ? undefined : this.pending.get(id);
@@ -379,13 +405,13 @@ export class RpcClient {
    * on the new channel rather than wait for their windows to end. A channel the broker closed for
    * a request to a deleted exchange makes that exchange be declared again first.
    */
-  private onChannelLost(error: TransportError | undefined): void {
+  private onChannelLost(slot: ReplySlot, error: TransportError | undefined): void {
     if (error?.code === "EXCHANGE_NOT_FOUND" && error.exchange !== undefined) this.broker.forgetExchange(error.exchange);
     // A dropped connection is an outage (servers re-declare their queues); a channel the broker
     // closed is not: a return then means nobody is bound, and fails the call as usual.
     const outage = error === undefined || error.code === "CONNECTION_LOST";
     for (const call of this.pending.values()) {
-      if (call.settled || call.inFlight || !call.published || call.resentInWindow) continue;
+      if (call.slot !== slot || call.settled || call.inFlight || !call.published || call.resentInWindow) continue;
       call.resentInWindow = true;
       if (outage) call.sawOutage = true;
       this.stats.resent += 1;
@@ -393,7 +419,7 @@ export class RpcClient {
     }
   }
 
-  private onDirectReply(delivery: Delivery): void {
+  private onReply(delivery: Delivery): void {
     const correlationId = delivery.properties.correlationId;
     let call: Call | undefined;
     if (correlationId !== undefined && correlationId !== "") {
@@ -457,7 +483,7 @@ export class RpcClient {
     if (call.settled) return false;
     call.settled = true;
     clearTimeout(call.timer);
-    if (call.direct) {
+    if (call.slot !== undefined) {
       this.pending.delete(call.id);
       return true;
     }
@@ -481,11 +507,13 @@ export class RpcClient {
 
   private async closeAll(): Promise<void> {
     for (const call of [...this.pending.values(), ...this.queued]) this.reject(call, new TransportError("CLOSED", `RPC call ${call.id} ended: the producer was closed`));
-    const channel = this.channel;
-    this.channel = undefined;
-    this.openChannel = undefined;
     const closings: Promise<void>[] = [...this.cleanups];
-    if (channel !== undefined) closings.push(channel.then((c) => c.close(), () => undefined));
+    for (const slot of Object.values(this.slots)) {
+      const channel = slot.opening;
+      slot.opening = undefined;
+      slot.open = undefined;
+      if (channel !== undefined) closings.push(channel.then((c) => c.close(), () => undefined));
+    }
     const results = await Promise.allSettled(closings);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === "rejected");
     if (failed !== undefined) throw failed.reason;

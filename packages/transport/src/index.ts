@@ -72,6 +72,7 @@ export type {
   DriverPublisher,
   DriverReplyChannel,
   ReplyChannelEvents,
+  ReplyChannelOptions,
   MessageProperties,
   PublishOptions,
   QueueSpec,

@@ -572,17 +572,49 @@ export function defineContractSuite(name: string, makeBroker: MakeBroker): void 
         await publisher.close();
       });
 
-      it("direct mode accepts an uncorrelated reply while exactly one call is pending", async () => {
+      it.each(["shared", "direct"] as const)("%s mode accepts an uncorrelated reply while exactly one call is pending", async (replyMode) => {
         const bare = await rpcServer(broker, () => undefined);
-        const producer = createProducer(broker, { commands: ["lonely"], exchanges: [[bare.ex, "rpc"]] });
+        const producer = createProducer(broker, { commands: ["lonely"], exchanges: [[bare.ex, "rpc"]], rpc: { replyMode } });
         const pending = await producer.to({ timeout: 5_000 }).rpcQueued.lonely();
         await waitFor(() => bare.seen.length === 1, "the request");
         const request = bare.seen[0]?.delivery;
+        // RabbitMQ rewrites direct reply-to's generic name into the channel's own.
+        expect(String(request?.properties.replyTo).startsWith(pending.replyTo)).toBe(true);
+        expect(pending.replyTo).toMatch(replyMode === "shared" ? /^amq\.gen-/ : /^amq\.rabbitmq\.reply-to/);
         const body = new TextEncoder().encode(JSON.stringify(new SuccessResult("uncorrelated").toBody()));
         const publisher = broker.driver.createPublisher({ confirm: true });
         await publisher.publish("", request?.properties.replyTo ?? "", body, {}, { mandatory: false });
         expect((await pending.reply()).value).toBe("uncorrelated");
         await publisher.close();
+      });
+
+      it("shared mode (the default): one reply queue per producer, beside direct reply-to calls, gone with the producer", async () => {
+        const server = await rpcServer(broker, (message) => new SuccessResult((message as CommandMessage).parameters));
+        const producer = createProducer(broker, { commands: ["echo"], exchanges: [[server.ex, "rpc"]] });
+        const other = createProducer(broker, { commands: ["echo"], exchanges: [[server.ex, "rpc"]] });
+        const shared = await Promise.all([1, 2, 3, 4, 5].map((n) => producer.rpc.echo(n)));
+        const direct = await Promise.all([6, 7].map((n) => producer.to({ replyMode: "direct" }).call("echo", n)));
+        expect((await other.rpc.echo(8)).value).toBe(8);
+        expect([...shared, ...direct].map((result) => result.value)).toEqual([1, 2, 3, 4, 5, 6, 7]);
+        const replyTo = server.seen.map((incoming) => String(incoming.delivery.properties.replyTo));
+        const replyQueue = replyTo[0] ?? "";
+        expect(replyQueue).toMatch(/^amq\.gen-/);
+        expect(replyTo.slice(0, 5)).toEqual(Array(5).fill(replyQueue));
+        for (const address of replyTo.slice(5, 7)) expect(address).toMatch(/^amq\.rabbitmq\.reply-to/);
+        expect(replyTo[7]).toMatch(/^amq\.gen-/);
+        expect(replyTo[7]).not.toBe(replyQueue);
+        expect(await broker.driver.declareQueue({ name: replyQueue, passive: true })).toMatchObject({ queue: replyQueue, consumerCount: 1 });
+        await producer.close();
+        // Auto-delete: RabbitMQ deletes it once the closed channel's consumer is gone.
+        let gone: unknown;
+        for (let tries = 0; gone === undefined && tries < 100; tries++) {
+          gone = await broker.driver.declareQueue({ name: replyQueue, passive: true }).then(
+            () => new Promise((resolve) => setTimeout(resolve, 20)).then(() => undefined),
+            (error: unknown) => error,
+          );
+        }
+        expect(gone).toMatchObject({ code: "QUEUE_NOT_FOUND" });
+        expect(producer.stats.rpc).toMatchObject({ calls: 7, replies: 7, dropped: 0 });
       });
 
       it("an invalid reply becomes an InvalidReply exception result", async () => {

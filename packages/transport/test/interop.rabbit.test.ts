@@ -154,19 +154,25 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("interop with Python Po
       expect(requests[0]?.properties.contentType).toBe("application/json");
     });
 
-    it("in direct mode, one call at a time (an uncorrelated reply is unambiguous)", async () => {
-      const producer = createProducer(broker, { exchanges: [[exchange, "cap-rk"]], commands: ["echo"] });
-      const first = await producer.rpc.echo("one");
-      const second = await producer.rpc.echo("two");
-      expect([first.value, second.value]).toEqual(["RPC message received", "RPC message received"]);
-      expect(String(requests[0]?.properties.replyTo)).toMatch(/^amq\.rabbitmq\.reply-to/);
-    });
+    // shared (the default) and direct match replies by correlation id, which Python servers do not echo.
+    describe.each([
+      ["shared", /^amq\.gen-/],
+      ["direct", /^amq\.rabbitmq\.reply-to/],
+    ] as const)("in %s mode", (replyMode, replyTo) => {
+      it("one call at a time: an uncorrelated reply is unambiguous", async () => {
+        const producer = createProducer(broker, { exchanges: [[exchange, "cap-rk"]], rpc: { replyMode }, commands: ["echo"] });
+        const first = await producer.rpc.echo("one");
+        const second = await producer.rpc.echo("two");
+        expect([first.value, second.value]).toEqual(["RPC message received", "RPC message received"]);
+        expect(String(requests[0]?.properties.replyTo)).toMatch(replyTo);
+      });
 
-    it("in direct mode with two calls pending, uncorrelated replies are dropped, counted, and the calls time out", async () => {
-      const producer = createProducer(broker, { exchanges: [[exchange, "cap-rk"]], rpc: { timeout: 300, retries: 0 }, commands: ["echo"] });
-      const results = await Promise.all([producer.rpc.echo("one"), producer.rpc.echo("two")]);
-      expect(results.map((result) => result.value)).toEqual(["TimeoutError", "TimeoutError"]);
-      expect(producer.stats.rpc.dropped).toBe(2);
+      it("with two calls pending, uncorrelated replies are dropped, counted, and the calls time out", async () => {
+        const producer = createProducer(broker, { exchanges: [[exchange, "cap-rk"]], rpc: { replyMode, timeout: 300, retries: 0 }, commands: ["echo"] });
+        const results = await Promise.all([producer.rpc.echo("one"), producer.rpc.echo("two")]);
+        expect(results.map((result) => result.value)).toEqual(["TimeoutError", "TimeoutError"]);
+        expect(producer.stats.rpc.dropped).toBe(2);
+      });
     });
   });
 });

@@ -59,7 +59,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
     });
   });
 
-  it("RPC calls whose reply channel died are sent again at once on the new one, not at their timeout", async () => {
+  it.each(["shared", "direct"] as const)("%s mode: RPC calls whose reply channel died are sent again at once on the new one, not at their timeout", async (replyMode) => {
     const connectionName = randomName("reconnect-rpc");
     const client = connect({ url: RABBIT_URL, connectionName, shared: false, heartbeat: 0 });
     const server = connect({ url: RABBIT_URL, shared: false, heartbeat: 0 });
@@ -67,7 +67,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
     try {
       await Promise.all([client.ready(), server.ready()]);
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
-      const seen: Array<{ id: string | undefined; n: unknown }> = [];
+      const seen: Array<{ id: string | undefined; n: unknown; replyTo: string | undefined }> = [];
       let release!: () => void;
       const released = new Promise<void>((resolve) => (release = resolve));
       // The server holds the first delivery of each call until the client's connection is gone:
@@ -75,13 +75,13 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
       const consumer = createConsumer(server, { prefetch: 10, bindings: [[ex, [["", "rpc"]]]] }, async (incoming): Promise<HandlerOutcome> => {
         const id = incoming.delivery.properties.messageId;
         const again = seen.some((s) => s.id === id);
-        seen.push({ id, n: (incoming.message as CommandMessage).parameters });
+        seen.push({ id, n: (incoming.message as CommandMessage).parameters, replyTo: incoming.delivery.properties.replyTo });
         if (!again) await released;
         await incoming.reply?.(new SuccessResult((incoming.message as CommandMessage).parameters));
         return "ack";
       });
       await consumer.ready();
-      const producer = createProducer(client, { exchanges: [[ex, "rpc"]] });
+      const producer = createProducer(client, { exchanges: [[ex, "rpc"]], rpc: { replyMode } });
       // One attempt of ten minutes: only an immediate re-send can answer these within the test's timeout.
       const calls = [1, 2, 3].map((n) => producer.to({ timeout: 600_000, retries: 0 }).call("echo", n));
       await waitFor(() => seen.length === 3, "the three requests");
@@ -98,6 +98,11 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
       const ids = seen.map((s) => s.id);
       expect(new Set(ids).size).toBe(3);
       expect(ids.length).toBe(6);
+      // Sent again to where replies now come: a new reply queue (shared), or the new channel's direct reply-to.
+      const [before, after] = [new Set(seen.slice(0, 3).map((s) => s.replyTo)), new Set(seen.slice(3).map((s) => s.replyTo))];
+      expect([before.size, after.size]).toEqual([1, 1]);
+      expect([...after][0]).not.toBe([...before][0]);
+      expect([...after][0]).toMatch(replyMode === "shared" ? /^amq\.gen-/ : /^amq\.rabbitmq\.reply-to\./);
       await producer.close();
       await consumer.close();
     } finally {

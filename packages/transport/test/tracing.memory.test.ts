@@ -108,7 +108,7 @@ describe("with the OpenTelemetry SDK registered", () => {
     expect(parentOf(processSpan)).toBe(send.spanContext().spanId);
     expect(parentOf(server)).toBe(processSpan.spanContext().spanId);
     expect(parentOf(replySend)).toBe(server.spanContext().spanId);
-    expect(client.attributes).toMatchObject({ "rpc.system": "postage", "rpc.method": "ping", "messaging.destination.name": "traced-exchange", "postage.rpc.reply_mode": "direct" });
+    expect(client.attributes).toMatchObject({ "rpc.system": "postage", "rpc.method": "ping", "messaging.destination.name": "traced-exchange", "postage.rpc.reply_mode": "shared" });
     expect(client.attributes["messaging.message.conversation_id"]).toBe(client.attributes["messaging.message.id"]);
     expect(processSpan.attributes["messaging.message.conversation_id"]).toBe(client.attributes["messaging.message.id"]);
     expect(replySend.attributes).toMatchObject({

@@ -157,17 +157,31 @@ export interface ReplyChannelEvents {
    * The channel died: the connection dropped (`error` undefined or `CONNECTION_LOST`) or the
    * broker closed it (`error` says why, e.g. `EXCHANGE_NOT_FOUND` for a request to an exchange
    * deleted meanwhile). Requests written on it will get no reply (direct reply-to replies are
-   * bound to the channel); the next publish opens a new channel. @default none
+   * bound to the channel, and a reply queue goes with it); the next publish opens a new channel. @default none
    */
   onLost?: (error: TransportError | undefined) => void;
 }
 
+/** Options of {@link BrokerDriver.createReplyChannel}. */
+export interface ReplyChannelOptions {
+  /**
+   * Where replies come back: `direct-reply-to`, RabbitMQ's pseudo-queue (nothing declared), or
+   * `queue`, a server-named, exclusive, auto-delete queue the channel declares and consumes
+   * without acks each time it opens (a new name after a reconnect). @default "direct-reply-to"
+   */
+  address?: "direct-reply-to" | "queue";
+}
+
 /**
- * A direct reply-to channel for RPC: requests published through it carry a `replyTo` that
- * routes replies back to `onReply`, with no queue to declare.
+ * A reply channel for RPC: requests published through it carry a `replyTo` that routes replies
+ * back to `onReply` (see {@link ReplyChannelOptions.address}).
  */
 export interface DriverReplyChannel {
-  /** The `replyTo` value to put on requests (RabbitMQ: `amq.rabbitmq.reply-to`). */
+  /**
+   * Where replies to requests written now go: `amq.rabbitmq.reply-to`, or the name of the
+   * channel's reply queue, which changes when the channel opens again after a loss. The channel
+   * puts it on each request itself.
+   */
   readonly replyTo: string;
   /**
    * Publishes a request whose replies come back to this channel. No publisher confirms: resolves
@@ -206,8 +220,13 @@ export interface BrokerDriver {
    * but what it acked before).
    */
   browseQueue(queue: string, visit: BrowseVisitor, options?: BrowseOptions): Promise<BrowseResult>;
-  /** A direct reply-to channel; `onReply` receives every reply delivered to it. */
-  createReplyChannel(onReply: (delivery: Delivery) => void, events?: ReplyChannelEvents): Promise<DriverReplyChannel>;
+  /**
+   * A reply channel, open (its reply queue declared and consumed) when the promise resolves;
+   * `onReply` receives every reply delivered to it. Rejects with a clear error when the broker
+   * refuses the channel, the queue (`ACCESS_REFUSED`: no configure permission on `amq.gen-*`
+   * names) or the consumer.
+   */
+  createReplyChannel(onReply: (delivery: Delivery) => void, events?: ReplyChannelEvents, options?: ReplyChannelOptions): Promise<DriverReplyChannel>;
   /** Whether the connection is up now (false while reconnecting and after close); for metrics and RPC retries. */
   readonly connected: boolean;
   /**

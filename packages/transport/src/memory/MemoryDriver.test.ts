@@ -640,16 +640,22 @@ describe("lifecycle", () => {
   });
 });
 
+/** A driver on `url` consuming queue `rpc` and replying `re:<body>` to each request's `replyTo`. */
+async function replyingServer(url: string): Promise<MemoryDriver> {
+  const server = connect(url);
+  const publisher = server.createPublisher({ confirm: true });
+  const rpc = server.createConsumer({ queue: { name: "rpc" } }, async (d): Promise<Disposition> => {
+    await publisher.publish("", d.properties.replyTo ?? "", bytes(`re:${str(d)}`), { correlationId: d.properties.correlationId ?? "" });
+    return "ack";
+  });
+  await rpc.ready;
+  return server;
+}
+
 describe("direct reply-to", () => {
   it("replies published to the replyTo name reach the channel", async () => {
     const { url, driver } = setup();
-    const server = connect(url);
-    const serverPublisher = server.createPublisher({ confirm: true });
-    const rpc = server.createConsumer({ queue: { name: "rpc" } }, async (d): Promise<Disposition> => {
-      await serverPublisher.publish("", d.properties.replyTo ?? "", bytes(`re:${str(d)}`), { correlationId: d.properties.correlationId ?? "" });
-      return "ack";
-    });
-    await rpc.ready;
+    const server = await replyingServer(url);
     const replies: Delivery[] = [];
     const channel = await driver.createReplyChannel((d) => replies.push(d));
     expect(channel.replyTo).toMatch(/^amq\.rabbitmq\.reply-to\..+/);
@@ -681,5 +687,29 @@ describe("direct reply-to", () => {
     await expect(publish("", channel.replyTo, "late", {}, true)).resolves.toBeUndefined();
     await settle();
     expect(replies).toEqual([]);
+  });
+});
+
+describe("reply queue (address: queue)", () => {
+  it("declares a server-named exclusive queue whose deliveries reach the channel, and deletes it on close", async () => {
+    const { url, driver } = setup();
+    const server = await replyingServer(url);
+    const replies: Delivery[] = [];
+    const channel = await driver.createReplyChannel((d) => replies.push(d), {}, { address: "queue" });
+    expect(channel.replyTo).toMatch(/^amq\.gen-/);
+    expect(await driver.declareQueue({ name: channel.replyTo, passive: true })).toMatchObject({ consumerCount: 1 });
+    // Exclusive to this connection, as RabbitMQ's server-named queues are.
+    await expectCode(server.declareQueue({ name: channel.replyTo, passive: true }), "RESOURCE_LOCKED");
+    // Whatever replyTo a request carries, the channel puts its own queue on it.
+    await channel.publish("", "rpc", bytes("one"), { replyTo: "elsewhere", correlationId: "c1" });
+    await channel.publish("", "rpc", bytes("two"), { replyTo: channel.replyTo, correlationId: "c2" });
+    await settle();
+    expect(replies.map((d) => [str(d), d.properties.correlationId, d.routingKey])).toEqual([
+      ["re:one", "c1", channel.replyTo],
+      ["re:two", "c2", channel.replyTo],
+    ]);
+    await channel.close();
+    await expectCode(driver.declareQueue({ name: channel.replyTo, passive: true }), "QUEUE_NOT_FOUND");
+    await server.close();
   });
 });

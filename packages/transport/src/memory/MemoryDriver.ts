@@ -9,6 +9,7 @@ import type {
   DriverPublisher,
   DriverReplyChannel,
   MessageProperties,
+  ReplyChannelOptions,
   PublishOptions,
   QueueSpec,
 } from "../driver/BrokerDriver.js";
@@ -127,9 +128,9 @@ export class MemoryDriver implements BrokerDriver {
     return consumer;
   }
 
-  async createReplyChannel(onReply: (delivery: Delivery) => void): Promise<DriverReplyChannel> {
+  async createReplyChannel(onReply: (delivery: Delivery) => void, _events?: unknown, options?: ReplyChannelOptions): Promise<DriverReplyChannel> {
     this.assertOpen();
-    const channel = new MemoryReplyChannel(this, onReply);
+    const channel = new MemoryReplyChannel(this, onReply, options?.address ?? "direct-reply-to");
     this.replyChannels.add(channel);
     return channel;
   }
@@ -225,16 +226,19 @@ class MemoryPublisher implements DriverPublisher {
   }
 }
 
-/** A direct reply-to channel of a {@link MemoryDriver}. @internal */
+/** A reply channel of a {@link MemoryDriver}: a direct reply-to pseudo-queue, or a reply queue. @internal */
 class MemoryReplyChannel implements DriverReplyChannel {
   readonly replyTo: string;
   private closed = false;
+  /** The reply queue's consumer and queue (`queue` address). */
+  private readonly fromQueue: { consumer: QueueConsumer; queue: MemoryQueue } | undefined;
 
   constructor(
     private readonly driver: MemoryDriver,
     onReply: (delivery: Delivery) => void,
+    address: NonNullable<ReplyChannelOptions["address"]>,
   ) {
-    this.replyTo = driver.broker.openReplyTo((delivery) => {
+    const receive = (delivery: Delivery): void => {
       // Replies already on their way when the channel closed are dropped, as RabbitMQ does.
       if (this.closed) return;
       try {
@@ -242,20 +246,44 @@ class MemoryReplyChannel implements DriverReplyChannel {
       } catch (error) {
         driver.onError(error);
       }
-    });
+    };
+    const { broker } = driver;
+    if (address === "direct-reply-to") {
+      this.replyTo = broker.openReplyTo(receive);
+      return;
+    }
+    this.replyTo = broker.declareQueue({ name: "", exclusive: true, autoDelete: true }, driver).queue;
+    // No acks on RabbitMQ: settled as soon as handed over, with no prefetch limit.
+    const consumer: QueueConsumer = {
+      handler: (delivery) => {
+        receive(delivery);
+        return "ack";
+      },
+      prefetch: Infinity,
+      exclusive: false,
+      unsettled: new Set(),
+      onError: driver.onError,
+      active: true,
+      idle: undefined,
+    };
+    const queue = broker.queueForConsumer(this.replyTo, driver);
+    queue.addConsumer(consumer);
+    this.fromQueue = { consumer, queue };
   }
 
   publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void> {
     if (this.closed) return Promise.reject(this.driver.closedError("reply channel"));
-    // RabbitMQ rewrites the generic name to this channel's own pseudo-queue.
-    const props = properties.replyTo === REPLY_TO ? { ...properties, replyTo: this.replyTo } : properties;
+    // The channel's own address, as the RabbitMQ driver puts it (RabbitMQ rewrites the generic
+    // direct reply-to name to the channel's pseudo-queue).
+    const props = properties.replyTo === this.replyTo ? properties : { ...properties, replyTo: this.replyTo };
     return this.driver.publishNow(exchange, routingKey, body, props, options);
   }
 
   close(): Promise<void> {
     if (!this.closed) {
       this.closed = true;
-      this.driver.broker.closeReplyTo(this.replyTo);
+      if (this.fromQueue === undefined) this.driver.broker.closeReplyTo(this.replyTo);
+      else this.fromQueue.queue.abortConsumer(this.fromQueue.consumer); // auto-delete: the queue goes with it
       this.driver.forget(this);
     }
     return RESOLVED;

@@ -5,6 +5,8 @@ import type { ErrorContext, TransportError } from "../errors.js";
 export interface RabbitContext {
   readonly connection: Connection;
   readonly vhost: string;
+  /** The user logged in, named by errors such as `ACCESS_REFUSED`. */
+  readonly user: string;
   /** Debug logging is on. */
   readonly debug: boolean;
   /** Writes one debug line (only called when {@link debug} is on). */

@@ -12,6 +12,7 @@ import type {
   DriverPublisher,
   DriverReplyChannel,
   ReplyChannelEvents,
+  ReplyChannelOptions,
   QueueSpec,
 } from "../driver/BrokerDriver.js";
 import { type ErrorContext, TransportError, toTransportError } from "../errors.js";
@@ -143,6 +144,7 @@ export class RabbitDriver implements BrokerDriver {
     this.context = {
       connection: this.connection,
       vhost: settings.vhost,
+      user: settings.user,
       debug: settings.debug,
       log,
       report: onError,
@@ -307,7 +309,7 @@ export class RabbitDriver implements BrokerDriver {
     return consumer;
   }
 
-  async createReplyChannel(onReply: (delivery: Delivery) => void, events?: ReplyChannelEvents): Promise<DriverReplyChannel> {
+  async createReplyChannel(onReply: (delivery: Delivery) => void, events?: ReplyChannelEvents, options?: ReplyChannelOptions): Promise<DriverReplyChannel> {
     this.assertUsable();
     const place = this.pool.place();
     const channel: RabbitReplyChannel = new RabbitReplyChannel(
@@ -318,6 +320,7 @@ export class RabbitDriver implements BrokerDriver {
         place.release();
       },
       events,
+      options,
     );
     this.replyChannels.add(channel);
     try {

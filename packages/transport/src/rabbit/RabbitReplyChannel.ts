@@ -1,5 +1,5 @@
 import type { Envelope, ReturnedMessage } from "rabbitmq-client";
-import type { Delivery, DriverReplyChannel, MessageProperties, PublishOptions, ReplyChannelEvents } from "../driver/BrokerDriver.js";
+import type { Delivery, DriverReplyChannel, MessageProperties, PublishOptions, ReplyChannelEvents, ReplyChannelOptions } from "../driver/BrokerDriver.js";
 import { TransportError, toTransportError } from "../errors.js";
 import { asBuffer, describeMessage, toDelivery, toEnvelope, toProperties } from "./amqpMessages.js";
 import { OutboundChannel } from "./OutboundChannel.js";
@@ -13,9 +13,12 @@ const RESOLVED: Promise<void> = Promise.resolve();
 export const DIRECT_REPLY_TO = "amq.rabbitmq.reply-to";
 
 /**
- * A direct reply-to channel: requests are published, and `amq.rabbitmq.reply-to` consumed
- * (no-ack), on one and the same channel, as RabbitMQ requires. Requests take the driver's own
- * publish path ({@link OutboundChannel}: each encoded into one buffer written to the socket).
+ * A reply channel: requests are published, and their replies consumed (no-ack), on one and the
+ * same channel. Replies come to `amq.rabbitmq.reply-to` (direct reply-to, which requires that),
+ * or to a server-named, exclusive, auto-delete queue the channel declares each time it opens:
+ * RabbitMQ then delivers replies from a queue, which costs it less CPU per call than direct
+ * reply-to's hand-over between channels (see {@link ReplyChannelOptions}). Requests take the
+ * driver's own publish path ({@link OutboundChannel}: each encoded into one buffer written to the socket).
  *
  * Requests go without publisher confirms: the reply is the end-to-end confirmation, and a confirm
  * per request would cost the broker and this process a frame each way for nothing the caller
@@ -32,7 +35,8 @@ export const DIRECT_REPLY_TO = "amq.rabbitmq.reply-to";
  * @internal Created by {@link RabbitDriver.createReplyChannel}.
  */
 export class RabbitReplyChannel implements DriverReplyChannel {
-  readonly replyTo = DIRECT_REPLY_TO;
+  /** Where replies to requests written on {@link out} go. */
+  replyTo = DIRECT_REPLY_TO;
   private out: OutboundChannel | undefined;
   private opening: Promise<OutboundChannel> | undefined;
   private readonly target: PublishTarget;
@@ -43,6 +47,7 @@ export class RabbitReplyChannel implements DriverReplyChannel {
     private readonly onReply: (delivery: Delivery) => void,
     private readonly onClosed: () => void,
     private readonly events: ReplyChannelEvents = {},
+    private readonly options: ReplyChannelOptions = {},
   ) {
     // Without confirms nothing waits on the tracker: returns go to `onReturned` as they arrive.
     const unused = new ReturnTracker(() => undefined);
@@ -56,7 +61,6 @@ export class RabbitReplyChannel implements DriverReplyChannel {
 
   publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void> {
     const envelope = toEnvelope(exchange, routingKey, properties, options?.mandatory ?? true);
-    envelope.replyTo = DIRECT_REPLY_TO;
     const bytes = asBuffer(body);
     const out = this.out;
     // The usual case: the channel is up, write at once (no retry machinery, no deadline watch, no
@@ -92,6 +96,8 @@ export class RabbitReplyChannel implements DriverReplyChannel {
    * @throws what {@link OutboundChannel.send} throws for a channel that cannot take it.
    */
   private write(out: OutboundChannel, envelope: Envelope, body: Buffer): Promise<void> {
+    // Set here, not when published: a request written again on a new channel gets its new queue.
+    envelope.replyTo = this.replyTo;
     out.send(envelope, body, undefined);
     if (!out.needsDrain) return RESOLVED;
     return new Promise<void>((resolve, reject) => out.whenDrained({ deadline: Number.POSITIVE_INFINITY, confirmed: resolve, failed: reject }));
@@ -118,7 +124,7 @@ export class RabbitReplyChannel implements DriverReplyChannel {
     const out = await OutboundChannel.open(this.context.connection, false, {
       onReturn: (message) => this.returned(message),
       onUnclaimedError: (error) => {
-        failure = toTransportError(error, { vhost: this.context.vhost, operation: "publishing an RPC request" });
+        failure = toTransportError(error, { vhost: this.context.vhost, user: this.context.user, operation: "publishing an RPC request" });
       },
       expired: () => deadlineError("", DIRECT_REPLY_TO, this.context.publishTimeout), // never asked: nothing waits for a confirm
     });
@@ -128,8 +134,10 @@ export class RabbitReplyChannel implements DriverReplyChannel {
       this.out = undefined;
       if (this.closing === undefined) this.lost(failure);
     });
+    let replyTo = DIRECT_REPLY_TO;
     try {
-      await channel.basicConsume({ queue: DIRECT_REPLY_TO, noAck: true }, (message) => {
+      if (this.options.address === "queue") replyTo = (await channel.queueDeclare({ exclusive: true, autoDelete: true })).queue;
+      await channel.basicConsume({ queue: replyTo, noAck: true }, (message) => {
         const delivery = toDelivery(message);
         if (this.context.debug) this.context.log(`received reply ${describeMessage(delivery.exchange, delivery.routingKey, delivery.body.byteLength, delivery.properties)}`);
         try {
@@ -141,8 +149,9 @@ export class RabbitReplyChannel implements DriverReplyChannel {
       });
     } catch (err) {
       await out.close();
-      throw toTransportError(err, { vhost: this.context.vhost, operation: "opening a direct reply-to channel" });
+      throw toTransportError(err, { vhost: this.context.vhost, user: this.context.user, operation: this.options.address === "queue" ? `declaring an RPC reply queue (replyMode "direct" declares none)` : "opening a direct reply-to channel" });
     }
+    this.replyTo = replyTo;
     this.out = out;
     return out;
   }

@@ -27,6 +27,7 @@ function target(returns: number, maxAttempts = 10): { target: PublishTarget; sen
       confirm: true,
       returns: tracker,
       vhost: "/",
+      user: "guest",
       maxAttempts,
       timeoutMs: 30_000,
       isClosed: () => false,

@@ -11,6 +11,8 @@ export interface PublishTarget {
   confirm: boolean;
   returns: ReturnTracker;
   vhost: string;
+  /** The user logged in, for errors. */
+  user: string;
   /** Attempts when the channel or connection drops mid-publish. */
   maxAttempts: number;
   /**
@@ -37,6 +39,7 @@ export function publishTarget(
     confirm,
     returns,
     vhost: context.vhost,
+    user: context.user,
     maxAttempts: context.maxPublishAttempts,
     timeoutMs: context.publishTimeout,
     isClosed,
@@ -93,6 +96,7 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
     exchange,
     routingKey,
     vhost: target.vhost,
+    user: target.user,
     operation: `publishing to exchange "${exchange}" with routing key "${routingKey}"`,
   };
   const deadline = resume?.deadline ?? publishDeadline(target);
