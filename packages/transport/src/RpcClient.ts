@@ -17,7 +17,7 @@ import type { TransportObserver } from "./telemetry/TransportObserver.js";
  *   on `amq.gen-.*` names).
  * - `direct`: RabbitMQ direct reply-to (`amq.rabbitmq.reply-to`), matched by correlation id: no
  *   queue on the broker at all. Measured on RabbitMQ 3.10 with 50 calls in flight, it costs the
- *   broker about 10-15% more CPU per call than `shared` and makes about 10% fewer calls/s; with
+ *   broker about 10-15% more CPU per call than `shared` and makes 5-10% fewer calls/s; with
  *   one call in flight the two are level.
  * - `queue`: an exclusive, auto-delete, server-named queue per call, as Python Postage does. About
  *   10x slower, but any server can answer unambiguously. Requests go through the producer's
