@@ -10,8 +10,9 @@ import type { BenchBody, BenchSettings } from "../settings.js";
 /**
  * Postage end to end: a producer (its own connection) sends 1 KB JSON commands through a bench
  * exchange to a {@link MessageProcessor} run by a {@link Scheduler} (the server connection), which
- * handles them in its mailbox and acks after the handler. RPC: `producer.call("echo", body)` over
- * direct reply-to to an `rpcHandler` in the same actor, which replies with the parameters.
+ * handles them in its mailbox and acks after the handler. RPC: `producer.call("echo", body)`, replies
+ * to the producer's reply queue (`replyMode` "shared", the default), answered by an `rpcHandler` in
+ * the same actor with the parameters.
  * Same settings as the raw contenders: confirms on commands, prefetch 100, `noDelay` (the
  * RabbitMQ driver always sets it), one ack per message. RPC requests and replies go without
  * confirms (Postage's design: the reply confirms the request; a returned request still fails).
@@ -27,7 +28,7 @@ export const postageContender: ContenderFactory = {
 
 /** How a Postage contender's producer publishes. */
 export interface PostageModes {
-  /** Publisher confirms on commands (`createProducer`'s `confirm`); direct reply-to RPC never waits for one. */
+  /** Publisher confirms on commands (`createProducer`'s `confirm`); RPC requests never wait for one (the reply confirms them). */
   readonly confirm: boolean;
   /** The processor's prefetch (unacked deliveries per consumer). @default settings.prefetch */
   readonly prefetch?: number;

@@ -14,7 +14,7 @@ export const FAST_MODE_PREFETCH = 1_000;
  * and its processor with a prefetch of {@link FAST_MODE_PREFETCH}. Commands resolve once written
  * instead of once the broker confirmed them (a broker-side loss or nack goes unseen); mandatory
  * returns are still reported (through the broker's `onError`), and every message is still acked
- * after its handler. RPC is the same as `postage` (direct reply-to never waits for confirms).
+ * after its handler. RPC is the same as `postage` (requests never wait for confirms).
  */
 export const postageFastContender: ContenderFactory = {
   key: "postageFast",
