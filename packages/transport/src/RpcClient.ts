@@ -13,8 +13,9 @@ import type { TransportObserver } from "./telemetry/TransportObserver.js";
  * - `shared` (the default): one exclusive, auto-delete, server-named reply queue per producer,
  *   consumed without acks and matched by correlation id. It is declared at the producer's first
  *   call and again each time its channel opens after a loss, under a new name; it goes away with
- *   the producer, its channel or its connection. It needs the right to declare queues (`configure`
- *   on `amq.gen-.*` names).
+ *   the producer, its channel or its connection. Deleted under it (by an operator), it is replaced
+ *   at once and the calls pending on it are sent again. It needs the right to declare queues
+ *   (`configure` on `amq.gen-.*` names).
  * - `direct`: RabbitMQ direct reply-to (`amq.rabbitmq.reply-to`), matched by correlation id: no
  *   queue on the broker at all. Measured on RabbitMQ 3.10 with 50 calls in flight, it costs the
  *   broker about 10-15% more CPU per call than `shared` and makes 5-10% fewer calls/s; with

@@ -617,6 +617,39 @@ export function defineContractSuite(name: string, makeBroker: MakeBroker): void 
         expect(producer.stats.rpc).toMatchObject({ calls: 7, replies: 7, dropped: 0 });
       });
 
+      it("shared mode: a reply queue deleted under a pending call is replaced at once, and the call sent again to the new one", async () => {
+        const ex = exchange("direct");
+        const seen: Array<{ id: string | undefined; replyTo: string | undefined }> = [];
+        let release!: () => void;
+        const released = new Promise<void>((resolve) => (release = resolve));
+        // The first delivery of a call waits until its reply queue is gone: that reply is lost.
+        const server = createConsumer(broker, { bindings: [[ex, [[queue("rpc"), "rpc"]]]] }, async (incoming): Promise<HandlerOutcome> => {
+          const { messageId: id, replyTo } = incoming.delivery.properties;
+          const again = seen.some((s) => s.id === id);
+          seen.push({ id, replyTo });
+          if (!again) await released;
+          await incoming.reply?.(new SuccessResult((incoming.message as CommandMessage).parameters));
+          return "ack";
+        });
+        await server.ready();
+        const producer = createProducer(broker, { commands: ["echo"], exchanges: [[ex, "rpc"]] });
+        // One attempt of ten minutes: only an immediate re-send can answer within the test's timeout.
+        const call = producer.to({ timeout: 600_000, retries: 0 }).call("echo", "kept");
+        await waitFor(() => seen.length === 1, "the request");
+        const first = seen[0]?.replyTo ?? "";
+        await broker.driver.deleteQueue(first);
+        await waitFor(() => seen.length === 2, "the request sent again");
+        release();
+        expect((await call).value).toBe("kept");
+        expect(seen[1]?.id).toBe(seen[0]?.id);
+        expect(seen[1]?.replyTo).toMatch(/^amq\.gen-/);
+        expect(seen[1]?.replyTo).not.toBe(first);
+        expect(producer.stats.rpc).toMatchObject({ resent: 1, timeouts: 0 });
+        // Later calls use the new queue.
+        expect((await producer.rpc.echo("next")).value).toBe("next");
+        expect(seen[2]?.replyTo).toBe(seen[1]?.replyTo);
+      });
+
       it("an invalid reply becomes an InvalidReply exception result", async () => {
         const bare = await rpcServer(broker, () => undefined);
         const producer = createProducer(broker, { commands: ["garbage"], exchanges: [[bare.ex, "rpc"]] });

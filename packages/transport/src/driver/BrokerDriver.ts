@@ -154,10 +154,12 @@ export interface ReplyChannelEvents {
    */
   onReturned?: (properties: MessageProperties, error: TransportError) => void;
   /**
-   * The channel died: the connection dropped (`error` undefined or `CONNECTION_LOST`) or the
+   * The channel died: the connection dropped (`error` undefined or `CONNECTION_LOST`), the
    * broker closed it (`error` says why, e.g. `EXCHANGE_NOT_FOUND` for a request to an exchange
-   * deleted meanwhile). Requests written on it will get no reply (direct reply-to replies are
-   * bound to the channel, and a reply queue goes with it); the next publish opens a new channel. @default none
+   * deleted meanwhile), or its reply queue was deleted (`BROKER_ERROR`, broker code
+   * `CANCEL_FORCED`). Requests written on it will get no reply (direct reply-to replies are bound
+   * to the channel, and a reply queue goes with it); the next publish opens a new channel, with a
+   * new reply queue (the memory driver replaces a deleted reply queue at once). @default none
    */
   onLost?: (error: TransportError | undefined) => void;
 }

@@ -9,6 +9,7 @@ import type {
   DriverPublisher,
   DriverReplyChannel,
   MessageProperties,
+  ReplyChannelEvents,
   ReplyChannelOptions,
   PublishOptions,
   QueueSpec,
@@ -128,9 +129,9 @@ export class MemoryDriver implements BrokerDriver {
     return consumer;
   }
 
-  async createReplyChannel(onReply: (delivery: Delivery) => void, _events?: unknown, options?: ReplyChannelOptions): Promise<DriverReplyChannel> {
+  async createReplyChannel(onReply: (delivery: Delivery) => void, events?: ReplyChannelEvents, options?: ReplyChannelOptions): Promise<DriverReplyChannel> {
     this.assertOpen();
-    const channel = new MemoryReplyChannel(this, onReply, options?.address ?? "direct-reply-to");
+    const channel = new MemoryReplyChannel(this, onReply, options?.address ?? "direct-reply-to", events);
     this.replyChannels.add(channel);
     return channel;
   }
@@ -228,17 +229,19 @@ class MemoryPublisher implements DriverPublisher {
 
 /** A reply channel of a {@link MemoryDriver}: a direct reply-to pseudo-queue, or a reply queue. @internal */
 class MemoryReplyChannel implements DriverReplyChannel {
-  readonly replyTo: string;
+  replyTo: string;
   private closed = false;
   /** The reply queue's consumer and queue (`queue` address). */
-  private readonly fromQueue: { consumer: QueueConsumer; queue: MemoryQueue } | undefined;
+  private fromQueue: { consumer: QueueConsumer; queue: MemoryQueue } | undefined;
+  private readonly receive: (delivery: Delivery) => void;
 
   constructor(
     private readonly driver: MemoryDriver,
     onReply: (delivery: Delivery) => void,
     address: NonNullable<ReplyChannelOptions["address"]>,
+    private readonly events: ReplyChannelEvents = {},
   ) {
-    const receive = (delivery: Delivery): void => {
+    this.receive = (delivery) => {
       // Replies already on their way when the channel closed are dropped, as RabbitMQ does.
       if (this.closed) return;
       try {
@@ -247,28 +250,43 @@ class MemoryReplyChannel implements DriverReplyChannel {
         driver.onError(error);
       }
     };
-    const { broker } = driver;
-    if (address === "direct-reply-to") {
-      this.replyTo = broker.openReplyTo(receive);
-      return;
-    }
-    this.replyTo = broker.declareQueue({ name: "", exclusive: true, autoDelete: true }, driver).queue;
+    this.replyTo = address === "direct-reply-to" ? driver.broker.openReplyTo(this.receive) : this.consumeReplyQueue();
+  }
+
+  /** Declares a reply queue and consumes it; returns its name. */
+  private consumeReplyQueue(): string {
+    const { broker } = this.driver;
+    const name = broker.declareQueue({ name: "", exclusive: true, autoDelete: true }, this.driver).queue;
     // No acks on RabbitMQ: settled as soon as handed over, with no prefetch limit.
     const consumer: QueueConsumer = {
       handler: (delivery) => {
-        receive(delivery);
+        this.receive(delivery);
         return "ack";
       },
       prefetch: Infinity,
       exclusive: false,
       unsettled: new Set(),
-      onError: driver.onError,
+      onError: this.driver.onError,
       active: true,
       idle: undefined,
+      onCancel: () => this.replyQueueDeleted(name),
     };
-    const queue = broker.queueForConsumer(this.replyTo, driver);
+    const queue = broker.queueForConsumer(name, this.driver);
     queue.addConsumer(consumer);
     this.fromQueue = { consumer, queue };
+    return name;
+  }
+
+  /** As the RabbitMQ driver does: replies would be lost, so a new queue, and the owner sends its calls again. */
+  private replyQueueDeleted(name: string): void {
+    if (this.closed) return;
+    this.replyTo = this.consumeReplyQueue();
+    const error = memoryError("BROKER_ERROR", `the RPC reply queue "${name}" was deleted: its calls are sent again with a new one`, { queue: name, brokerCode: "CANCEL_FORCED" });
+    try {
+      this.events.onLost?.(error);
+    } catch (thrown) {
+      this.driver.onError(thrown);
+    }
   }
 
   publish(exchange: string, routingKey: string, body: Uint8Array, properties: MessageProperties, options?: PublishOptions): Promise<void> {

@@ -137,7 +137,7 @@ export class RabbitReplyChannel implements DriverReplyChannel {
     let replyTo = DIRECT_REPLY_TO;
     try {
       if (this.options.address === "queue") replyTo = (await channel.queueDeclare({ exclusive: true, autoDelete: true })).queue;
-      await channel.basicConsume({ queue: replyTo, noAck: true }, (message) => {
+      const { consumerTag } = await channel.basicConsume({ queue: replyTo, noAck: true }, (message) => {
         const delivery = toDelivery(message);
         if (this.context.debug) this.context.log(`received reply ${describeMessage(delivery.exchange, delivery.routingKey, delivery.body.byteLength, delivery.properties)}`);
         try {
@@ -146,6 +146,14 @@ export class RabbitReplyChannel implements DriverReplyChannel {
           // Called from a library callback: a throw here would crash the process.
           this.context.report(new TransportError("HANDLER_FAILED", `the reply handler threw: ${err instanceof Error ? err.message : String(err)}`, { cause: err }));
         }
+      });
+      // The reply queue was deleted (by an operator: it is exclusive to this connection): replies
+      // would be lost from now on, so the channel closes, and the next request opens a new queue.
+      const queue = replyTo;
+      channel.on("basic.cancel", (tag: string) => {
+        if (tag !== consumerTag || this.out !== out) return;
+        failure = new TransportError("BROKER_ERROR", `the RPC reply queue "${queue}" was deleted: its calls are sent again with a new one`, { queue, brokerCode: "CANCEL_FORCED" });
+        out.close().catch((error: unknown) => this.context.report(toTransportError(error)));
       });
     } catch (err) {
       await out.close();
