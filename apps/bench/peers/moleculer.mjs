@@ -9,6 +9,31 @@ import { EventRun } from "./events.mjs";
 const require = createRequire(import.meta.url);
 /** @type {typeof import("moleculer")} */
 const { ServiceBroker } = require("moleculer");
+/** @type {typeof import("amqplib")} */
+const amqplib = require("amqplib");
+
+/** The fanout exchanges Moleculer 0.15's AMQP transporter declares for its broadcast packets. */
+const BROADCAST_PACKETS = ["DISCONNECT", "DISCOVER", "HEARTBEAT", "INFO", "PING"];
+
+/**
+ * Deletes what a pair leaves on the broker after it stopped: its balanced request queues (durable,
+ * and not covered by `autoDeleteQueues`) and its broadcast exchanges. Every other queue of the
+ * pair expires by itself (`autoDeleteQueues`).
+ * @param {string} url
+ * @param {string} prefix the transporter's prefix, `MOL-<namespace>`
+ * @param {Iterable<string>} actions every action name the pair's brokers registered
+ */
+async function deleteLeftovers(url, prefix, actions) {
+  const connection = await amqplib.connect(url);
+  try {
+    const channel = await connection.createChannel();
+    // RabbitMQ deletes a missing queue or exchange without complaint.
+    for (const action of actions) await channel.deleteQueue(`${prefix}.REQB.${action}`);
+    for (const packet of BROADCAST_PACKETS) await channel.deleteExchange(`${prefix}.${packet}`);
+  } finally {
+    await connection.close();
+  }
+}
 
 /**
  * ServiceBrokers in one process (a caller and a service, a connection each) on the AMQP transporter.
@@ -113,7 +138,12 @@ async function startPair(settings, tuned, events, brokerOptions) {
       },
     },
   });
-  const stop = () => Promise.all([caller.stop(), service.stop()]).then(() => undefined);
+  const actions = () => new Set([caller, service].flatMap((broker) => broker.registry.getActionList({ skipInternal: false }).map((action) => action.name)));
+  const stop = async () => {
+    const names = actions();
+    await Promise.all([caller.stop(), service.stop()]);
+    await deleteLeftovers(settings.url, `MOL-${namespace}`, names);
+  };
   try {
     await Promise.all([service.start(), caller.start()]);
     await caller.waitForServices(["bench"], 30_000);
