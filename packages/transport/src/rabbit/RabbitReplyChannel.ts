@@ -149,10 +149,9 @@ export class RabbitReplyChannel implements DriverReplyChannel {
       });
       // The reply queue was deleted (by an operator: it is exclusive to this connection): replies
       // would be lost from now on, so the channel closes, and the next request opens a new queue.
-      const queue = replyTo;
       channel.on("basic.cancel", (tag: string) => {
         if (tag !== consumerTag || this.out !== out) return;
-        failure = new TransportError("BROKER_ERROR", `the RPC reply queue "${queue}" was deleted: its calls are sent again with a new one`, { queue, brokerCode: "CANCEL_FORCED" });
+        failure = new TransportError("BROKER_ERROR", `the RPC reply queue "${replyTo}" was deleted: its calls are sent again with a new one`, { queue: replyTo, brokerCode: "CANCEL_FORCED" });
         out.close().catch((error: unknown) => this.context.report(toTransportError(error)));
       });
     } catch (err) {
