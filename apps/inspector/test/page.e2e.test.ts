@@ -111,6 +111,26 @@ describe.skipIf(!existsSync(CHROMIUM))("inspector page in headless Chromium (in-
     expect(marks).toEqual(Array.from({ length: kept }, () => true));
   });
 
+  it("keeps the message log's rows while messages arrive: a text selected in one stays selected", async () => {
+    await page.selectOption("#filter-component", "");
+    await page.fill("#filter-key", "");
+    const selected = await page.locator("#log tr").first().evaluate((row) => {
+      (row as unknown as { postageMark?: boolean }).postageMark = true;
+      const selection = (globalThis as unknown as { getSelection(): { selectAllChildren(node: unknown): void; toString(): string } }).getSelection();
+      selection.selectAllChildren(row.querySelector("td.message"));
+      return selection.toString();
+    });
+    expect(selected).toContain("charge");
+    const before = await page.locator("#log tr").count();
+    fleet.message("Vq3kP0orders", "orders/rr", "create_order");
+    await eventually(() => page.locator("#log tr").count()).toBeGreaterThan(before);
+    // The new rows are on top; the row selected is the same element, lower now, its selection intact.
+    const marks = await page.locator("#log tr").evaluateAll((rows) => rows.map((row) => (row as unknown as { postageMark?: boolean }).postageMark === true));
+    expect(marks.filter(Boolean)).toHaveLength(1);
+    expect(marks.indexOf(true)).toBe(marks.length - before);
+    expect(await page.evaluate(() => (globalThis as unknown as { getSelection(): { toString(): string } }).getSelection().toString())).toBe(selected);
+  });
+
   it("selects a card whose contents are redrawn between the press and the release of the click", async () => {
     // Cards are redrawn every second ("seen 3s ago") and on every event: a click held across a
     // redraw must still select, as it does for anyone who clicks while messages flow.

@@ -363,21 +363,39 @@ function renderLog() {
     matching.length === state.messages.length ? `${state.messages.length} messages` : `${matching.length} of ${state.messages.length} messages`;
   $("log-empty").classList.toggle("hidden", rows.length > 0);
   $("log-empty").textContent = state.messages.length ? "No message matches the filters." : "No messages yet.";
-  $("log").replaceChildren(
-    ...rows.map((m) => {
-      const c = state.components.get(m.actorId);
-      return h(
-        "tr",
-        { class: m.direction },
-        h("td", { class: "time" }, clock(m.at)),
-        h("td", {}, c ? labelOf(c) : m.actorId),
-        h("td", {}, h("span", { class: `dir ${m.direction}` }, m.direction)),
-        h("td", { class: "message" }, `${m.messageType} `, h("b", {}, m.name), m.reason ? h("span", { class: "reason" }, m.reason) : undefined),
-        h("td", { class: "mono clip", title: m.routingKey }, m.routingKey),
-        h("td", { class: "mono clip", style: "color:var(--muted)", title: m.exchange }, m.exchange),
-      );
-    }),
-  );
+  const log = $("log");
+  for (const [index, m] of rows.entries()) {
+    const row = logRow(m);
+    // A component named after its first message: its label is brought up to date in place.
+    const c = state.components.get(m.actorId);
+    morphChildren(row.cells[1], [c ? labelOf(c) : m.actorId]);
+    // Moved only when out of place (a new message goes on top): a row already shown is left alone,
+    // so a text selected in it lasts while messages arrive.
+    const there = log.children[index];
+    if (there !== row) log.insertBefore(row, there ?? null);
+  }
+  while (log.children.length > rows.length) log.lastElementChild.remove();
+}
+
+/** Each message's row, made once. */
+const logRows = new WeakMap();
+
+function logRow(m) {
+  let row = logRows.get(m);
+  if (row === undefined) {
+    row = h(
+      "tr",
+      { class: m.direction },
+      h("td", { class: "time" }, clock(m.at)),
+      h("td", {}),
+      h("td", {}, h("span", { class: `dir ${m.direction}` }, m.direction)),
+      h("td", { class: "message" }, `${m.messageType} `, h("b", {}, m.name), m.reason ? h("span", { class: "reason" }, m.reason) : undefined),
+      h("td", { class: "mono clip", title: m.routingKey }, m.routingKey),
+      h("td", { class: "mono clip", style: "color:var(--muted)", title: m.exchange }, m.exchange),
+    );
+    logRows.set(m, row);
+  }
+  return row;
 }
 
 function render() {
