@@ -138,11 +138,10 @@ async function startPair(settings, tuned, events, brokerOptions) {
       },
     },
   });
-  const actions = () => new Set([caller, service].flatMap((broker) => broker.registry.getActionList({ skipInternal: false }).map((action) => action.name)));
   const stop = async () => {
-    const names = actions();
+    const actions = new Set([caller, service].flatMap((broker) => broker.registry.getActionList({ skipInternal: false }).map((action) => action.name)));
     await Promise.all([caller.stop(), service.stop()]);
-    await deleteLeftovers(settings.url, `MOL-${namespace}`, names);
+    await deleteLeftovers(settings.url, `MOL-${namespace}`, actions);
   };
   try {
     await Promise.all([service.start(), caller.start()]);

@@ -366,7 +366,7 @@ function renderLog() {
   const log = $("log");
   for (const [index, m] of rows.entries()) {
     const row = logRow(m);
-    // A component named after its first message: its label is brought up to date in place.
+    // The only cell that can change after the row was made: the component's label (its name may come later).
     const c = state.components.get(m.actorId);
     morphChildren(row.cells[1], [c ? labelOf(c) : m.actorId]);
     // Moved only when out of place (a new message goes on top): a row already shown is left alone,

@@ -160,7 +160,7 @@ class ReplySlot {
   /** The channel once open (it re-opens by itself after a reconnect): no promise to wait for. */
   open: DriverReplyChannel | undefined;
 
-  constructor(readonly address: ReplyChannelOptions["address"]) {}
+  constructor(readonly address: NonNullable<ReplyChannelOptions["address"]>) {}
 }
 
 /**

@@ -150,7 +150,7 @@ export class RabbitConsumer implements DriverConsumer {
         return;
       }
       const code = typeof err === "object" && err !== null && "code" in err ? String(err.code) : "";
-      const mapped = toTransportError(err, { vhost: context.vhost, user: context.user, queue: spec.name, operation: `consuming queue "${spec.name || "(server-named)"}"` });
+      const mapped = context.toError(err, { queue: spec.name, operation: `consuming queue "${spec.name || "(server-named)"}"` });
       if (!this.everReady && this.closing === undefined && FATAL_SETUP_CODES.has(code)) {
         settleReady.reject(mapped);
         // Retrying would fail the same way forever: stop.
@@ -184,7 +184,7 @@ export class RabbitConsumer implements DriverConsumer {
     try {
       await this.whenConsuming();
       const queue = this.consumer.queue;
-      await this.context.withChannel({ vhost: this.context.vhost, user: this.context.user, exchange, queue, routingKey, operation: `binding queue "${queue}" to exchange "${exchange}" with key "${routingKey}"` }, (ch) =>
+      await this.context.withChannel({ exchange, queue, routingKey, operation: `binding queue "${queue}" to exchange "${exchange}" with key "${routingKey}"` }, (ch) =>
         ch.queueBind({ queue, exchange, routingKey }),
       );
     } catch (err) {
@@ -198,7 +198,7 @@ export class RabbitConsumer implements DriverConsumer {
     this.forget(exchange, routingKey);
     await this.whenConsuming();
     const queue = this.consumer.queue;
-    await this.context.withChannel({ vhost: this.context.vhost, user: this.context.user, exchange, queue, routingKey, operation: `unbinding queue "${queue}" from exchange "${exchange}" with key "${routingKey}"` }, (ch) =>
+    await this.context.withChannel({ exchange, queue, routingKey, operation: `unbinding queue "${queue}" from exchange "${exchange}" with key "${routingKey}"` }, (ch) =>
       ch.queueUnbind({ queue, exchange, routingKey }),
     );
   }
@@ -263,11 +263,11 @@ export class RabbitConsumer implements DriverConsumer {
         return;
       }
       this.context
-        .withChannel({ vhost: this.context.vhost, user: this.context.user, queue, operation }, (ch) => ch.queueDeclare({ ...this.props.queueOptions, queue }))
+        .withChannel({ queue, operation }, (ch) => ch.queueDeclare({ ...this.props.queueOptions, queue }))
         .then(
           () => undefined,
           (error: unknown) => {
-            const mapped = toTransportError(error, { vhost: this.context.vhost, user: this.context.user, queue, operation });
+            const mapped = this.context.toError(error, { queue, operation });
             if (this.closing !== undefined || this.setups !== setups || !FATAL_SETUP_CODES.has(mapped.code)) return;
             this.context.report(mapped);
             options.onLost?.(mapped);

@@ -4,9 +4,11 @@ import type { ErrorContext, TransportError } from "../errors.js";
 /** What the driver shares with its publishers, consumers and reply channels. @internal */
 export interface RabbitContext {
   readonly connection: Connection;
-  readonly vhost: string;
-  /** The user logged in, named by errors such as `ACCESS_REFUSED`. */
-  readonly user: string;
+  /**
+   * {@link toTransportError} naming this driver's hosts, vhost and user (`ACCESS_REFUSED` says
+   * who may not do what), plus `context`.
+   */
+  toError(err: unknown, context?: ErrorContext): TransportError;
   /** Debug logging is on. */
   readonly debug: boolean;
   /** Writes one debug line (only called when {@link debug} is on). */
@@ -19,7 +21,7 @@ export interface RabbitContext {
   readonly publishTimeout: number;
   /**
    * Runs `fn` on a fresh channel closed afterwards: AMQP closes a channel on any declare error, so
-   * declarations never share a channel. Errors are mapped with `context`.
+   * declarations never share a channel. Errors are mapped with {@link toError} and `context`.
    */
   withChannel<T>(context: ErrorContext, fn: (channel: Channel) => Promise<T>): Promise<T>;
 }

@@ -143,8 +143,7 @@ export class RabbitDriver implements BrokerDriver {
 
     this.context = {
       connection: this.connection,
-      vhost: settings.vhost,
-      user: settings.user,
+      toError: (err, context) => this.toError(err, context),
       debug: settings.debug,
       log,
       report: onError,
@@ -166,7 +165,7 @@ export class RabbitDriver implements BrokerDriver {
       this.allPatches.push(patches);
       connection.on("connection", () => void this.verifyPatches(patches));
       // Reconnects on its own like the first one; its errors have nobody to reject, only to report.
-      connection.on("error", (err: unknown) => onError(toTransportError(err, { hosts: settings.hosts, user: settings.user, vhost: settings.vhost, operation: "connecting (extra connection)" })));
+      connection.on("error", (err: unknown) => onError(this.toError(err, { operation: "connecting (extra connection)" })));
       return { ...this.context, connection, withChannel: (context, fn) => this.withChannel(context, fn, connection) };
     });
 
@@ -376,15 +375,18 @@ export class RabbitDriver implements BrokerDriver {
     throw refusal as TransportError; // the pool holds at least the driver's own connection
   }
 
+  private toError(err: unknown, context: ErrorContext = {}): TransportError {
+    return toTransportError(err, { hosts: this.settings.hosts, user: this.settings.user, vhost: this.settings.vhost, ...context });
+  }
+
   private async withChannel<T>(context: ErrorContext, fn: (channel: Channel) => Promise<T>, connection: Connection = this.connection): Promise<T> {
     this.assertUsable();
-    const full: ErrorContext = { vhost: this.settings.vhost, user: this.settings.user, hosts: this.settings.hosts, ...context };
     let channel: Channel | undefined;
     try {
       channel = await connection.acquire();
       return await fn(channel);
     } catch (err) {
-      throw toTransportError(err, full);
+      throw this.toError(err, context);
     } finally {
       // Closing a channel the broker already closed (after a declare error) is a no-op.
       await channel?.close();
@@ -426,7 +428,7 @@ export class RabbitDriver implements BrokerDriver {
   }
 
   private onConnectionError(err: unknown): void {
-    const mapped = toTransportError(err, { hosts: this.settings.hosts, user: this.settings.user, vhost: this.settings.vhost, operation: "connecting" });
+    const mapped = this.toError(err, { operation: "connecting" });
     if (this.everConnected) {
       this.context.report(mapped);
       return;

@@ -1,6 +1,6 @@
 import type { Envelope, ReturnedMessage } from "rabbitmq-client";
 import type { DriverPublisher, MessageProperties, PublishOptions } from "../driver/BrokerDriver.js";
-import { TransportError, toTransportError } from "../errors.js";
+import { TransportError } from "../errors.js";
 import { asBuffer, describeMessage, toEnvelope } from "./amqpMessages.js";
 import type { AwaitedConfirm } from "./ConfirmTracker.js";
 import { OutboundChannel, type OutboundConfirm } from "./OutboundChannel.js";
@@ -122,7 +122,7 @@ export class RabbitPublisher implements DriverPublisher {
     this.opening ??= OutboundChannel.open(this.context.connection, this.confirm, {
       // Without confirms no publish waits for its return: report it at once.
       onReturn: (message) => (this.confirm ? this.returns.add(message) : this.unclaimed(message)),
-      onUnclaimedError: (error) => this.context.report(toTransportError(error, { vhost: this.context.vhost, user: this.context.user, operation: "publishing" })),
+      onUnclaimedError: (error) => this.context.report(this.context.toError(error, { operation: "publishing" })),
       expired: (publish) => {
         const envelope = (publish as FirstAttempt).envelope;
         return deadlineError(envelope.exchange ?? "", envelope.routingKey ?? "", this.context.publishTimeout);

@@ -1,6 +1,6 @@
 import type { Envelope, ReturnedMessage } from "rabbitmq-client";
 import type { Delivery, DriverReplyChannel, MessageProperties, PublishOptions, ReplyChannelEvents, ReplyChannelOptions } from "../driver/BrokerDriver.js";
-import { TransportError, toTransportError } from "../errors.js";
+import { TransportError } from "../errors.js";
 import { asBuffer, describeMessage, toDelivery, toEnvelope, toProperties } from "./amqpMessages.js";
 import { OutboundChannel } from "./OutboundChannel.js";
 import { deadlineError, publishConfirmed, publishTarget, type PublishTarget } from "./publishConfirmed.js";
@@ -124,7 +124,7 @@ export class RabbitReplyChannel implements DriverReplyChannel {
     const out = await OutboundChannel.open(this.context.connection, false, {
       onReturn: (message) => this.returned(message),
       onUnclaimedError: (error) => {
-        failure = toTransportError(error, { vhost: this.context.vhost, user: this.context.user, operation: "publishing an RPC request" });
+        failure = this.context.toError(error, { operation: "publishing an RPC request" });
       },
       expired: () => deadlineError("", DIRECT_REPLY_TO, this.context.publishTimeout), // never asked: nothing waits for a confirm
     });
@@ -152,11 +152,11 @@ export class RabbitReplyChannel implements DriverReplyChannel {
       channel.on("basic.cancel", (tag: string) => {
         if (tag !== consumerTag || this.out !== out) return;
         failure = new TransportError("BROKER_ERROR", `the RPC reply queue "${replyTo}" was deleted: its calls are sent again with a new one`, { queue: replyTo, brokerCode: "CANCEL_FORCED" });
-        out.close().catch((error: unknown) => this.context.report(toTransportError(error)));
+        out.close().catch((error: unknown) => this.context.report(this.context.toError(error)));
       });
     } catch (err) {
       await out.close();
-      throw toTransportError(err, { vhost: this.context.vhost, user: this.context.user, operation: this.options.address === "queue" ? `declaring an RPC reply queue (replyMode "direct" declares none)` : "opening a direct reply-to channel" });
+      throw this.context.toError(err, { operation: this.options.address === "queue" ? `declaring an RPC reply queue (replyMode "direct" declares none)` : "opening a direct reply-to channel" });
     }
     this.replyTo = replyTo;
     this.out = out;

@@ -1,6 +1,6 @@
 import type { Envelope, ReturnedMessage } from "rabbitmq-client";
 import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
-import { TransportError } from "../errors.js";
+import { TransportError, toTransportError } from "../errors.js";
 import { publishConfirmed, type PublishTarget } from "./publishConfirmed.js";
 import type { ReturnTracker } from "./ReturnTracker.js";
 
@@ -26,8 +26,7 @@ function target(returns: number, maxAttempts = 10): { target: PublishTarget; sen
       },
       confirm: true,
       returns: tracker,
-      vhost: "/",
-      user: "guest",
+      toError: (err, context) => toTransportError(err, context),
       maxAttempts,
       timeoutMs: 30_000,
       isClosed: () => false,

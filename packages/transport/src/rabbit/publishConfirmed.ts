@@ -1,5 +1,5 @@
 import type { Envelope, ReturnedMessage } from "rabbitmq-client";
-import { TransportError, toTransportError } from "../errors.js";
+import { TransportError } from "../errors.js";
 import type { RabbitContext } from "./RabbitContext.js";
 import type { ReturnTracker } from "./ReturnTracker.js";
 
@@ -10,9 +10,8 @@ export interface PublishTarget {
   /** Publisher confirms are on: the broker's answer (and any return) is known when `send` resolves. */
   confirm: boolean;
   returns: ReturnTracker;
-  vhost: string;
-  /** The user logged in, for errors. */
-  user: string;
+  /** Maps a failed send's error ({@link RabbitContext.toError}). */
+  toError: RabbitContext["toError"];
   /** Attempts when the channel or connection drops mid-publish. */
   maxAttempts: number;
   /**
@@ -38,8 +37,7 @@ export function publishTarget(
     send,
     confirm,
     returns,
-    vhost: context.vhost,
-    user: context.user,
+    toError: context.toError,
     maxAttempts: context.maxPublishAttempts,
     timeoutMs: context.publishTimeout,
     isClosed,
@@ -95,8 +93,6 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
   const context = {
     exchange,
     routingKey,
-    vhost: target.vhost,
-    user: target.user,
     operation: `publishing to exchange "${exchange}" with routing key "${routingKey}"`,
   };
   const deadline = resume?.deadline ?? publishDeadline(target);
@@ -115,7 +111,7 @@ export async function publishConfirmed(target: PublishTarget, envelope: Envelope
       }
       await withDeadline(target.send(envelope, body), deadline, target.timeoutMs, context);
     } catch (err) {
-      const mapped = toTransportError(err, context);
+      const mapped = target.toError(err, context);
       if (mapped.code === "TIMEOUT" && err instanceof DeadlineError) throw mapped;
       if (RETRYABLE.has(mapped.code) && attempt < target.maxAttempts && Date.now() < deadline && !target.isClosed()) {
         lostConnection = true;
