@@ -512,6 +512,7 @@ export class MessageProcessor implements ProcessorHandle {
         {
           bindings: [...this.allBindings(groups)],
           prefetch: this.options.prefetch ?? 100,
+          noAck: this.options.noAck ?? false,
           ...(this.options.maxBytes === undefined ? {} : { maxBytes: this.options.maxBytes }),
           fingerprint: this.fingerprint,
           onError: (error) => host.report(this, error, "consumer error"),

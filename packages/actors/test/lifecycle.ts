@@ -263,6 +263,40 @@ export function defineLifecycleSuite(label: string, setup: LifecycleSuiteSetup, 
       expect(left).toEqual(Array.from({ length: 199 }, (_, n) => n + 1));
     });
 
+    it("without acks, quit while a handler runs with a full mailbox publishes the unstarted work back to the queue: none lost, none handled twice", async () => {
+      const ex = exchange();
+      const name = queue();
+      const slow = gate();
+      const handled: number[] = [];
+      const worker = processor({
+        noAck: true,
+        prefetch: 20,
+        bindings: [[ex, [[{ name, durable: true }, "work"]]]],
+        handlers: [
+          messageHandler("command", "work", async (content) => {
+            handled.push(content.parameters as number);
+            await slow.wait;
+          }),
+        ],
+      });
+      await worker.whenState("running", { timeout: 20_000 });
+      const producer = producerFor(ex, "work");
+      await Promise.all(Array.from({ length: 100 }, (_, n) => producer.command("work", n)));
+      await until(() => handled.length === 1 && worker.mailboxDepth >= 19, "the handler to start with a full mailbox");
+      worker.quit();
+      await sleep(200);
+      slow.open();
+      await within(worker.whenDone(), 20_000, "the drain");
+      expect(handled).toEqual([0]);
+      expect(worker.counters.givenBack).toBeGreaterThanOrEqual(19);
+      const left: number[] = [];
+      const after = createConsumer(broker, { bindings: [[ex, [[{ name, durable: true }, "work"]]]] }, ({ message }) => void left.push((message as CommandMessage).parameters as number));
+      await until(() => left.length === 99, "the 99 not handled");
+      await sleep(100);
+      await after.close();
+      expect([...left].sort((a, b) => a - b)).toEqual(Array.from({ length: 99 }, (_, n) => n + 1));
+    });
+
     it("defect 6: quit during restarting is honoured (run() resolves), and a restart asked while starting restarts", async () => {
       const ex = exchange();
       const slow = gate();

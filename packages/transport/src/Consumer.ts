@@ -13,7 +13,7 @@ import type { Broker } from "./Broker.js";
 import type { Delivery, Disposition, DriverConsumer, DriverPublisher, QueueSpec } from "./driver/BrokerDriver.js";
 import { declareDeadLetterQueue, deadLetterQueueArguments, DEFAULT_DEAD_LETTER_EXCHANGE, type DeadLetterQueueLimits } from "./deadLetterQueue.js";
 import { TransportError } from "./errors.js";
-import { failurePolicy, type FailurePolicy, routeFailure } from "./failureRoute.js";
+import { failurePolicy, NO_POLICY, type FailurePolicy, routeFailure } from "./failureRoute.js";
 import { newReplier, type Replier } from "./reply.js";
 import { ProcessSpan, type DeliveryTrace } from "./telemetry/DeliveryTrace.js";
 import type { TransportObserver } from "./telemetry/TransportObserver.js";
@@ -97,8 +97,24 @@ export type MessageHandler = (incoming: Incoming) => HandlerOutcome | Promise<Ha
 export interface ConsumerOptions {
   /** Exchanges, queues and routing keys to consume ("eqk"). More can be added with {@link Consumer.bind}. @default [] */
   bindings?: ExchangeQueueKeys;
-  /** Unacknowledged deliveries in flight per queue. @default 100 */
+  /** Unacknowledged deliveries in flight per queue (with {@link noAck}: deliveries the handler holds). @default 100 */
   prefetch?: number;
+  /**
+   * Consume without acknowledgements ("at most once"): the broker forgets each message as it
+   * sends it, which costs it about a third less per message. A message the handler holds when
+   * the process dies or its connection drops is lost, and nothing is redelivered. Failures still
+   * go to the dead-letter exchange as copies (never to a queue's own `x-dead-letter-exchange`,
+   * and never retried under an `x-delivery-limit`: the broker has nothing left to reject); with
+   * `deadLetterExchange: false` they are dropped. A message given back (`"requeue"`, or unstarted
+   * work when an actor drains) is published to its queue again, at the back. The prefetch still
+   * bounds what the process holds: past it the consumer stops consuming until half is handled.
+   * That pause is a `basic.cancel`, which deletes an auto-delete queue, so: an exclusive queue
+   * (a private one, `""`) is declared without auto-delete (its connection's end still deletes
+   * it) and the consumer deletes it when it closes; a shared auto-delete queue is consumed with
+   * acks, as if `noAck` were not set.
+   * @default false (acked after the handler)
+   */
+  noAck?: boolean;
   /** @default jsonEncoder */
   encoder?: Encoder;
   /** Bodies over this size are dead-lettered (`TOO_LARGE`). @default 1 MiB (core's default) */
@@ -179,6 +195,12 @@ interface QueueState {
   /** The name as given (`""` for the private queue). */
   readonly given: string;
   readonly consumer: DriverConsumer;
+  /** What the broker does with its failed deliveries (nothing, for a consumer without acks). */
+  readonly policy: FailurePolicy;
+  /** Consumed without acks. */
+  readonly noAck: boolean;
+  /** An exclusive queue asked for as auto-delete and declared without it (see {@link ConsumerOptions.noAck}): deleted by the consumer when it closes. */
+  readonly deleteOnClose: boolean;
 }
 
 /** Header names on dead-lettered copies. */
@@ -235,6 +257,7 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
   broker.assertOpen();
   const encoder = options.encoder ?? jsonEncoder;
   const prefetch = options.prefetch ?? 100;
+  const noAck = options.noAck ?? false;
   const deadLetterExchange = options.deadLetterExchange ?? DEFAULT_DEAD_LETTER_EXCHANGE;
   const deadLetterQueue = deadLetterExchange === false ? false : (options.deadLetterQueue ?? deadLetterExchange);
   const deadLetterArguments = deadLetterQueue === false ? {} : deadLetterQueueArguments(options.deadLetterQueueLimits);
@@ -243,7 +266,8 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
   const queues = new Map<string, QueueState>();
   let closing: Promise<void> | undefined;
   let replier: Replier | undefined;
-  let deadLetterPublisher: DriverPublisher | undefined;
+  /** Publishes dead-letter copies, and messages given back by a consumer without acks. */
+  let ownPublisher: DriverPublisher | undefined;
   let deadLetterReady: Promise<void> | undefined;
 
   const assertOpen = (): void => {
@@ -273,7 +297,8 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
    * dead-letter exchange, or copied to the consumer's (see `routeFailure`). Resolves to the
    * disposition of the original.
    */
-  const deadLetter = async (delivery: Delivery, code: string, reason: string, policy: FailurePolicy, traced?: ProcessSpan): Promise<Disposition> => {
+  const deadLetter = async (delivery: Delivery, code: string, reason: string, queue: QueueState, traced?: ProcessSpan): Promise<Disposition> => {
+    const { policy } = queue;
     const route = routeFailure(policy, delivery, code === "HANDLER_ERROR" || code === "HANDLER_TIMEOUT");
     traced?.refused(code, reason);
     if (route === "retry") {
@@ -290,7 +315,7 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
     if (deadLetterExchange === false) return "reject";
     try {
       await prepareDeadLetter(deadLetterExchange);
-      deadLetterPublisher ??= broker.driver.createPublisher({ confirm: true });
+      ownPublisher ??= broker.driver.createPublisher({ confirm: true });
       const headers: Record<string, unknown> = {
         ...delivery.properties.headers,
         [DEAD_LETTER_HEADERS.error]: code,
@@ -299,31 +324,32 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
         [DEAD_LETTER_HEADERS.routingKey]: delivery.routingKey,
         [DEAD_LETTER_HEADERS.time]: Date.now(),
       };
-      await deadLetterPublisher.publish(deadLetterExchange, delivery.routingKey, delivery.body, { ...delivery.properties, persistent: true, headers }, { mandatory: false });
+      await ownPublisher.publish(deadLetterExchange, delivery.routingKey, delivery.body, { ...delivery.properties, persistent: true, headers }, { mandatory: false });
       counters.deadLettered += 1;
       return "ack";
     } catch (error) {
-      onError(new TransportError("PUBLISH_FAILED", `could not dead-letter a message (${code}: ${reason}); rejecting it to the broker instead`, { cause: error, exchange: deadLetterExchange }));
+      const instead = queue.noAck ? "it is lost (consumed without acks)" : "rejecting it to the broker instead";
+      onError(new TransportError("PUBLISH_FAILED", `could not dead-letter a message (${code}: ${reason}); ${instead}`, { cause: error, exchange: deadLetterExchange }));
       return "reject";
     }
   };
 
   // Not an async function: decide() is the one async layer per delivery (this is the hot path).
-  const onDelivery = (delivery: Delivery, policy: FailurePolicy): Promise<Disposition> => {
+  const onDelivery = (delivery: Delivery, queue: QueueState): Promise<Disposition> => {
     try {
-      return receive(delivery, policy);
+      return receive(delivery, queue);
     } catch (error) {
       return Promise.reject(error);
     }
   };
 
-  const receive = (delivery: Delivery, policy: FailurePolicy): Promise<Disposition> => {
+  const receive = (delivery: Delivery, queue: QueueState): Promise<Disposition> => {
     counters.received += 1;
     const properties = delivery.properties;
     const outcome = decodeMessage(delivery.body, { encoder, maxBytes: options.maxBytes, contentType: properties.contentType, contentEncoding: properties.contentEncoding });
     if (!outcome.ok) {
       counters.invalid += 1;
-      return deadLetter(delivery, outcome.error.code, outcome.error.reason, policy);
+      return deadLetter(delivery, outcome.error.code, outcome.error.reason, queue);
     }
     const { message, body } = outcome;
     if (broker.debug) broker.log(`[postage] received ${message.type}/${message.name} from ${delivery.exchange || "(default)"}/${delivery.routingKey} id=${properties.messageId ?? "-"}`);
@@ -343,17 +369,17 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
             trace: traced,
           }
         : { message, body, delivery, trace: traced };
-    return traced === undefined ? decide(incoming, policy, undefined) : traced.around(() => decide(incoming, policy, traced));
+    return traced === undefined ? decide(incoming, queue, undefined) : traced.around(() => decide(incoming, queue, traced));
   };
 
   /**
    * Runs the handler on a decoded delivery and turns its outcome into the delivery's disposition.
    * Not an async function: a handler's promise is chained once (no extra promise and turn per delivery).
    */
-  const decide = (incoming: Incoming, policy: FailurePolicy, traced: ProcessSpan | undefined): Promise<Disposition> => {
+  const decide = (incoming: Incoming, queue: QueueState, traced: ProcessSpan | undefined): Promise<Disposition> => {
     const failed = (error: unknown): Promise<Disposition> => {
       counters.rejected += 1;
-      return deadLetter(incoming.delivery, "HANDLER_ERROR", error instanceof Error ? `${error.name}: ${error.message}` : String(error), policy, traced);
+      return deadLetter(incoming.delivery, "HANDLER_ERROR", error instanceof Error ? `${error.name}: ${error.message}` : String(error), queue, traced);
     };
     let decision: HandlerOutcome | PromiseLike<HandlerOutcome>;
     try {
@@ -361,23 +387,35 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
     } catch (error) {
       return failed(error);
     }
-    if (isThenable(decision)) return Promise.resolve(decision).then((settled) => dispose(incoming.delivery, settled, policy, traced), failed);
-    return Promise.resolve(dispose(incoming.delivery, decision, policy, traced));
+    if (isThenable(decision)) return Promise.resolve(decision).then((settled) => dispose(incoming.delivery, settled, queue, traced), failed);
+    return Promise.resolve(dispose(incoming.delivery, decision, queue, traced));
   };
 
   /** The disposition a handler's decision comes to (dead-lettering first when it refused the message). */
-  const dispose = (delivery: Delivery, decision: HandlerOutcome, policy: FailurePolicy, traced: ProcessSpan | undefined): Disposition | Promise<Disposition> => {
+  const dispose = (delivery: Delivery, decision: HandlerOutcome, queue: QueueState, traced: ProcessSpan | undefined): Disposition | Promise<Disposition> => {
     if (decision === undefined || decision === "ack") {
       counters.handled += 1;
       return "ack";
     }
     if (decision === "requeue") {
       counters.requeued += 1;
-      return "requeue";
+      return queue.noAck ? publishBack(delivery, queue) : "requeue";
     }
     counters.rejected += 1;
-    if (decision === "reject") return deadLetter(delivery, "REJECTED", "rejected by the handler", policy, traced);
-    return deadLetter(delivery, decision.code, decision.reason, policy, traced);
+    if (decision === "reject") return deadLetter(delivery, "REJECTED", "rejected by the handler", queue, traced);
+    return deadLetter(delivery, decision.code, decision.reason, queue, traced);
+  };
+
+  /** Gives back a message consumed without acks: the broker kept no copy to requeue, so it is published to its queue again. */
+  const publishBack = async (delivery: Delivery, queue: QueueState): Promise<Disposition> => {
+    const name = safeQueueName(queue.consumer) ?? queue.given;
+    try {
+      ownPublisher ??= broker.driver.createPublisher({ confirm: true });
+      await ownPublisher.publish("", name, delivery.body, delivery.properties, { mandatory: true });
+    } catch (error) {
+      onError(new TransportError("PUBLISH_FAILED", `could not give a message consumed without acks back to queue "${name}": it is lost`, { cause: error, queue: name }));
+    }
+    return "ack";
   };
 
   const createRepliesFor = (): Replier => {
@@ -385,13 +423,28 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
   };
 
   const startQueue = (queue: QueueRef, exchanges: ExchangeDefinition[], bindings: Array<{ exchange: string; routingKey: string }>): QueueState => {
-    const spec = queueSpec(queue);
-    const policy = failurePolicy(spec.arguments);
+    const asked = queueSpec(queue);
+    // Flow control without acks cancels the subscription while the handler is full, and a cancel
+    // deletes an auto-delete queue: an exclusive one (deleted with its connection anyway) is
+    // declared without auto-delete and deleted on close; a shared one keeps its acks.
+    const unacked = noAck && (asked.autoDelete !== true || asked.exclusive === true);
+    const deleteOnClose = unacked && asked.autoDelete === true;
+    const spec = deleteOnClose ? { ...asked, autoDelete: false } : asked;
+    // Without acks the broker has nothing left to dead-letter or retry: failures are always copied.
+    const policy = unacked ? NO_POLICY : failurePolicy(spec.arguments);
     const onLost = options.onLost;
-    const consumer = broker.driver.createConsumer({ queue: spec, exchanges, bindings, prefetch, ...(onLost ? { onLost } : {}) }, (delivery) => onDelivery(delivery, policy));
-    const state: QueueState = { given: queueName(queue), consumer };
+    let state: QueueState | undefined; // set before any delivery: drivers never call the handler from createConsumer
+    const consumer = broker.driver.createConsumer({ queue: spec, exchanges, bindings, prefetch, noAck: unacked, ...(onLost ? { onLost } : {}) }, (delivery) => onDelivery(delivery, state as QueueState));
+    state = { given: queueName(queue), consumer, policy, noAck: unacked, deleteOnClose };
     queues.set(state.given, state);
     return state;
+  };
+
+  /** Stops consuming a queue (its handlers finish first), and deletes it if it was declared auto-delete and is not. */
+  const closeQueue = async (state: QueueState): Promise<void> => {
+    const name = safeQueueName(state.consumer);
+    await state.consumer.close();
+    if (state.deleteOnClose && name !== undefined) await broker.driver.deleteQueue(name);
   };
 
   const find = (name: string): QueueState | undefined => {
@@ -451,15 +504,15 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
       const existing = find(queue);
       if (existing === undefined) return;
       queues.delete(existing.given);
-      await existing.consumer.close();
+      await closeQueue(existing);
     },
     close() {
       closing ??= (async () => {
         unregister();
         const errors: unknown[] = [];
-        const drained = await Promise.allSettled([...queues.values()].map((state) => state.consumer.close()));
+        const drained = await Promise.allSettled([...queues.values()].map(closeQueue));
         // Handlers have finished: their replies and dead-letter copies are out; close those publishers now.
-        const closed = await Promise.allSettled([replier?.close(), deadLetterPublisher?.close()]);
+        const closed = await Promise.allSettled([replier?.close(), ownPublisher?.close()]);
         for (const result of [...drained, ...closed]) if (result.status === "rejected") errors.push(result.reason);
         if (errors.length > 0) throw errors[0];
       })();

@@ -26,6 +26,7 @@ import {
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { Cleanup, randomName, rawCollect, utf8, waitFor } from "./helpers.js";
 import { defineBrowseContract } from "./browseContract.js";
+import { defineNoAckContract } from "./noAckContract.js";
 import { defineQueueDeletedContract } from "./queueDeletedContract.js";
 
 /** Makes a broker handle for one test (closed by the suite). */
@@ -683,6 +684,7 @@ export function defineContractSuite(name: string, makeBroker: MakeBroker): void 
 
     defineBrowseContract(makeBroker);
     defineQueueDeletedContract(makeBroker);
+    defineNoAckContract(makeBroker);
 
     describe("lifecycle", () => {
       it("close is idempotent and closes producers and consumers; later use fails with CLOSED", async () => {

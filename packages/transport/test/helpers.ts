@@ -1,5 +1,5 @@
 import { randomBytes } from "node:crypto";
-import { afterEach } from "vitest";
+import { afterEach, beforeEach } from "vitest";
 import type { Broker, Delivery } from "@postage/transport";
 
 /** The RabbitMQ under test (127.0.0.1:5672, guest/guest unless POSTAGE_TEST_RABBIT_URL says otherwise). */
@@ -95,4 +95,41 @@ export async function forceCloseConnection(connectionName: string): Promise<numb
     .map((line) => line.split("\t")[0] ?? "");
   for (const pid of pids) await run(["close_connection", pid, "postage test: forced close"]);
   return pids.length;
+}
+
+/**
+ * Registers hooks that give each test of the `describe` two broker handles (the one under test,
+ * and another to publish and inspect from) and delete what the test created afterwards.
+ */
+export function twoBrokersPerTest(makeBroker: () => Broker): { readonly broker: Broker; readonly other: Broker; readonly cleanup: Cleanup } {
+  const state = { broker: undefined as Broker | undefined, other: undefined as Broker | undefined, cleanup: new Cleanup() };
+  beforeEach(async () => {
+    state.broker = makeBroker();
+    state.other = makeBroker();
+    state.cleanup = new Cleanup();
+    await Promise.all([state.broker.ready({ timeout: 10_000 }), state.other.ready({ timeout: 10_000 })]);
+  });
+  afterEach(async () => {
+    const { broker, other, cleanup } = state;
+    await broker?.close();
+    if (other !== undefined) {
+      await cleanup.run(other);
+      await other.close();
+    }
+  });
+  const required = (broker: Broker | undefined): Broker => {
+    if (broker === undefined) throw new Error("no broker outside a test");
+    return broker;
+  };
+  return {
+    get broker() {
+      return required(state.broker);
+    },
+    get other() {
+      return required(state.other);
+    },
+    get cleanup() {
+      return state.cleanup;
+    },
+  };
 }

@@ -1,8 +1,8 @@
 import { defineExchange } from "@postage/core";
 import { createConsumer, createProducer, TransportError, type Broker, type HandlerOutcome } from "@postage/transport";
-import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { MakeBroker } from "./contract.js";
-import { Cleanup, randomName, waitFor } from "./helpers.js";
+import { randomName, twoBrokersPerTest, waitFor } from "./helpers.js";
 
 /**
  * A queue deleted under its consumer (RabbitMQ cancels the consumer: basic.cancel), part of the
@@ -10,23 +10,7 @@ import { Cleanup, randomName, waitFor } from "./helpers.js";
  */
 export function defineQueueDeletedContract(makeBroker: MakeBroker): void {
   describe("a queue deleted under its consumer", () => {
-    let broker: Broker;
-    let other: Broker;
-    let cleanup: Cleanup;
-
-    beforeEach(async () => {
-      broker = makeBroker();
-      other = makeBroker();
-      cleanup = new Cleanup();
-      await Promise.all([broker.ready({ timeout: 10_000 }), other.ready({ timeout: 10_000 })]);
-    });
-
-    afterEach(async () => {
-      await broker.close();
-      await cleanup.run(other);
-      await other.close();
-    });
-
+    const brokers = twoBrokersPerTest(makeBroker);
     /** Publishes until the message is routed: the queue may not be bound again yet (UNROUTABLE). */
     const sendWhenRouted = async (send: () => Promise<void>): Promise<void> => {
       for (let attempt = 0; ; attempt += 1) {
@@ -41,9 +25,10 @@ export function defineQueueDeletedContract(makeBroker: MakeBroker): void {
     };
 
     /** Whether the queue exists (checked passively from the other connection). */
-    const exists = (name: string): Promise<boolean> => other.driver.declareQueue({ name, passive: true }).then(() => true, () => false);
+    const exists = (name: string): Promise<boolean> => brokers.other.driver.declareQueue({ name, passive: true }).then(() => true, () => false);
 
     it("the consumer declares it again, bindings included, and consumes the fresh queue; what it held stays settleable, what was queued is gone", async () => {
+      const { broker, other, cleanup } = brokers;
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex-deleted")), type: "direct", durable: false });
       const name = cleanup.queue(randomName("deleted"));
       const seen: string[] = [];
@@ -88,6 +73,7 @@ export function defineQueueDeletedContract(makeBroker: MakeBroker): void {
     }, 30_000);
 
     it("declared again differently by someone else: the consumer is lost for good (onLost, PRECONDITION_FAILED); deleted again, it comes back by itself", async () => {
+      const { broker, other, cleanup } = brokers;
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex-deleted")), type: "direct", durable: false });
       const name = cleanup.queue(randomName("deleted"));
       const seen: string[] = [];

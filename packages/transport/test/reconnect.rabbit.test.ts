@@ -193,6 +193,35 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
     });
   });
 
+  it("without acks, what the handler held when the connection died is not delivered again, and the consumer subscribes again", async () => {
+    await withNamedBroker("reconnect-noack", async (broker, cleanup, connectionName) => {
+      const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
+      const name = cleanup.queue(randomName("q"));
+      const seen: Array<{ n: unknown; redelivered: boolean }> = [];
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const consumer = createConsumer(broker, { noAck: true, prefetch: 2, bindings: [[ex, [[{ name, durable: true }, "k"]]]] }, async ({ message, delivery }): Promise<HandlerOutcome> => {
+        seen.push({ n: (message as CommandMessage).parameters, redelivered: delivery.redelivered });
+        await gate;
+        return "ack";
+      });
+      await consumer.ready();
+      const producer = createProducer(broker, { exchanges: [[ex, "k"]], commands: ["n"] });
+      await producer.message.n(0);
+      await producer.message.n(1);
+      await waitFor(() => seen.length === 2, "a full window");
+      expect(await forceCloseConnection(connectionName)).toBeGreaterThan(0);
+      await waitFor(() => !broker.driver.connected, "the client to see its connection drop");
+      await waitFor(() => broker.driver.connected, "the client to reconnect");
+      for (let n = 2; n < 6; n += 1) await eventually(() => producer.message.n(n), "publishing after the reconnect");
+      release();
+      await waitFor(() => seen.length === 6, "the rest, once the handler let go");
+      expect(seen.map((s) => s.n).sort()).toEqual([0, 1, 2, 3, 4, 5]);
+      expect(seen.some((s) => s.redelivered)).toBe(false);
+      await consumer.close();
+    });
+  });
+
   it("aborts the signal of deliveries whose channel died, and consumes again without waiting for their handlers", async () => {
     await withNamedBroker("reconnect-signal", async (broker, cleanup, connectionName) => {
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });

@@ -30,8 +30,10 @@ export const postageContender: ContenderFactory = {
 export interface PostageModes {
   /** Publisher confirms on commands (`createProducer`'s `confirm`); RPC requests never wait for one (the reply confirms them). */
   readonly confirm: boolean;
-  /** The processor's prefetch (unacked deliveries per consumer). @default settings.prefetch */
+  /** The processor's prefetch (unacked deliveries per consumer; without acks, the deliveries it holds). @default settings.prefetch */
   readonly prefetch?: number;
+  /** The processor consumes without acks (`MessageProcessorOptions.noAck`). @default false */
+  readonly noAck?: boolean;
 }
 
 /** Opens the Postage contender (client and server connections, the actor, the producer) in the given modes. */
@@ -69,6 +71,7 @@ class PostageContender implements Contender {
     const processor = new MessageProcessor({
       fingerprint: { name: "bench-processor" },
       prefetch: modes.prefetch ?? settings.prefetch,
+      noAck: modes.noAck ?? false,
       bindings: [[exchange, [[queue, "tp"], [queue, "rpc"]]]],
       handlers: [
         messageHandler("command", "bench", (content) => {

@@ -2,24 +2,25 @@ import type { ContenderFactory } from "../Contender.js";
 import { openPostage } from "./postage.js";
 
 /**
- * The prefetch fast mode's processor consumes with. A flood of unconfirmed publishes keeps a
- * prefetch-100 consumer at its limit, and RabbitMQ then pays about twice the CPU per message
- * (~50 µs against ~30 µs here, raw amqplib as well as Postage); from ~300 on the consumer keeps
- * up. 1,000 holds about 1 MB of 1 KB messages per consumer.
+ * How many deliveries fast mode's processor holds before its consumer pauses (without acks the
+ * broker applies no prefetch: this is the consumer's own flow control). About 1 MB of 1 KB
+ * messages; a window of 100 would pause and resume the consumer every 50 messages under a flood.
  */
-export const FAST_MODE_PREFETCH = 1_000;
+export const FAST_MODE_WINDOW = 1_000;
 
 /**
  * Postage's fast mode: the same contender as `postage`, its producer made with `confirm: false`
- * and its processor with a prefetch of {@link FAST_MODE_PREFETCH}. Commands resolve once written
- * instead of once the broker confirmed them (a broker-side loss or nack goes unseen); mandatory
- * returns are still reported (through the broker's `onError`), and every message is still acked
- * after its handler. RPC is the same as `postage` (requests never wait for confirms).
+ * and its processor with `noAck: true` and a window of {@link FAST_MODE_WINDOW}. Commands resolve
+ * once written instead of once the broker confirmed them (a broker-side loss or nack goes
+ * unseen); mandatory returns are still reported (through the broker's `onError`). The broker
+ * forgets each message as it delivers it: what the process holds when it dies is lost, as with
+ * the peers' defaults (Moleculer's events, NestJS's `noAck`). RPC requests are consumed the same
+ * way (they never waited for confirms).
  */
 export const postageFastContender: ContenderFactory = {
   key: "postageFast",
-  label: `Postage fast mode (no confirms, prefetch ${FAST_MODE_PREFETCH})`,
+  label: "Postage fast mode (no confirms, no acks)",
   async open(settings) {
-    return openPostage(settings, { confirm: false, prefetch: FAST_MODE_PREFETCH });
+    return openPostage(settings, { confirm: false, noAck: true, prefetch: FAST_MODE_WINDOW });
   },
 };

@@ -17,6 +17,14 @@ export interface MessageProcessorOptions<P extends ProcessorHandle = MessageProc
   /** Deliveries in flight per queue: bounds the mailbox. @default 100 */
   prefetch?: number;
   /**
+   * Consume without acknowledgements (at most once, for events one can afford to lose): cheaper
+   * for the broker, but what the mailbox holds when the process dies or its connection drops is
+   * lost. Failures are still dead-lettered as copies; on a drain (quit, restart, SIGTERM) the
+   * unstarted mailbox is published back to its queues. See the transport's `ConsumerOptions.noAck`.
+   * @default false (each message acked after its handlers)
+   */
+  noAck?: boolean;
+  /**
    * Largest body accepted, in bytes; bigger ones are dead-lettered (`TOO_LARGE`) without being
    * decoded. @default 1 MiB (core's `DEFAULT_MAX_BODY_BYTES`)
    */

@@ -105,8 +105,19 @@ export interface DriverConsumerOptions {
   exchanges?: ExchangeDefinition[];
   /** Routing keys to bind the queue with (the queue name is filled in). */
   bindings?: Array<{ exchange: string; routingKey: string }>;
-  /** Unacknowledged deliveries in flight. @default 100 */
+  /** Unacknowledged deliveries in flight (with {@link noAck}: deliveries held by the handler). @default 100 */
   prefetch?: number;
+  /**
+   * Consume without acknowledgements (AMQP `no-ack`): the broker forgets each message as it sends
+   * it, which costs it much less per message, and the handler's disposition is ignored. What the
+   * handler holds when the process or its connection dies is lost; nothing is redelivered, so
+   * deliveries carry no {@link Delivery.signal}. Flow control replaces the prefetch (which the
+   * broker does not apply to such consumers): once the handler holds `prefetch` deliveries the
+   * consumer stops consuming, and starts again when half of them are settled; a few more may
+   * arrive in between (what the broker had sent already). Each pause is a `basic.cancel`, which
+   * deletes an auto-delete queue: give such a consumer no auto-delete queue. @default false
+   */
+  noAck?: boolean;
   /** Exclusive consumer on the queue. @default false */
   exclusiveConsumer?: boolean;
   /**

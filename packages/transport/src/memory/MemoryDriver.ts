@@ -264,6 +264,7 @@ class MemoryReplyChannel implements DriverReplyChannel {
         return "ack";
       },
       prefetch: Infinity,
+      noAck: true,
       exclusive: false,
       unsettled: new Set(),
       onError: this.driver.onError,
@@ -407,7 +408,8 @@ class MemoryConsumer implements DriverConsumer {
       onError: this.driver.onError,
       active: true,
       idle: undefined,
-      signal: this.given.signal,
+      // Without acks nothing is redelivered: a delivery stays the handler's, whatever happens to the consumer.
+      ...(options.noAck === true ? { noAck: true } : { signal: this.given.signal }),
       onCancel: () => this.cancelled(entry),
     };
     const target = broker.queueForConsumer(queue, this.driver);

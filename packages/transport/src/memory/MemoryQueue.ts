@@ -31,6 +31,12 @@ export interface QueueConsumer {
   readonly handler: DeliveryHandler;
   /** Most unsettled deliveries at once (Infinity for an unlimited prefetch). */
   readonly prefetch: number;
+  /**
+   * Consumes without acks: a delivery leaves the queue when it is handed over, its disposition is
+   * ignored and a dropped consumer gives nothing back. `prefetch` still bounds what the handler
+   * holds (the flow control the RabbitMQ driver does with cancel and consume). @default false
+   */
+  readonly noAck?: boolean;
   readonly exclusive: boolean;
   /** Deliveries handed to the handler and not settled yet. */
   readonly unsettled: Set<QueuedMessage>;
@@ -189,7 +195,8 @@ export class MemoryQueue {
     this.cancelConsumer(consumer);
     const held = [...consumer.unsettled];
     consumer.unsettled.clear();
-    if (!this.deleted) for (const message of held) this.returnMessage(message);
+    // Without acks the broker forgot them when it handed them over: they stay with the consumer.
+    if (!this.deleted && consumer.noAck !== true) for (const message of held) this.returnMessage(message);
     consumer.idle?.();
     consumer.idle = undefined;
     this.consumerGone();
@@ -240,8 +247,9 @@ export class MemoryQueue {
   settle(consumer: QueueConsumer, message: QueuedMessage, disposition: Disposition): void {
     if (!consumer.unsettled.delete(message)) return;
     if (!this.deleted) {
-      if (disposition === "requeue") this.returnMessage(message);
-      else if (disposition !== "ack") {
+      // Without acks the queue let go of the message when it delivered it: only the window frees.
+      if (consumer.noAck !== true && disposition === "requeue") this.returnMessage(message);
+      else if (consumer.noAck !== true && disposition !== "ack") {
         if (disposition !== "reject") consumer.onError(new TypeError(`invalid disposition ${JSON.stringify(disposition)} (expected ack, reject or requeue); rejected`));
         this.host.deadLetter(this, message, "rejected");
       }

@@ -1,10 +1,11 @@
 import type { ExchangeDefinition } from "@postage/core";
 import { ConsumerStatus, type AsyncMessage, type Channel, type Consumer, type ConsumerProps, type MethodParams, type Cmd } from "rabbitmq-client";
-import type { DeliveryHandler, Disposition, DriverConsumer, DriverConsumerOptions } from "../driver/BrokerDriver.js";
+import type { Delivery, DeliveryHandler, Disposition, DriverConsumer, DriverConsumerOptions } from "../driver/BrokerDriver.js";
 import { FATAL_SETUP_CODES } from "../driver/fatalSetupCodes.js";
 import { TransportError, toTransportError } from "../errors.js";
 import { describeMessage, toDelivery } from "./amqpMessages.js";
-import { consumerChannel } from "./clientPatches.js";
+import { consumerChannel, unsupported, unsubscribe, unsubscribeProblem } from "./clientPatches.js";
+import { DeliveryWindow, type ConsumeSwitch } from "./DeliveryWindow.js";
 import type { RabbitContext } from "./RabbitContext.js";
 
 type QueueBind = MethodParams[Cmd.QueueBind];
@@ -63,6 +64,10 @@ export class RabbitConsumer implements DriverConsumer {
   /** Deliveries settled after their channel died: the library's failed ack/nack for them is expected. */
   private staleSettles = 0;
   private readonly settleReady: { resolve: () => void; reject: (error: TransportError) => void };
+  /** Flow control of a consumer without acks (`noAck`); undefined with acks, where the prefetch does it. */
+  private readonly window: DeliveryWindow | undefined;
+  /** Makes the subscription again after the window cancelled it. */
+  private resubscribe: (() => Promise<void>) | undefined;
 
   constructor(
     private readonly context: RabbitContext,
@@ -72,6 +77,7 @@ export class RabbitConsumer implements DriverConsumer {
   ) {
     const spec = options.queue;
     const prefetch = options.prefetch ?? 100;
+    const noAck = options.noAck === true;
     this.bindingQueue = spec.name;
     this.props = {
       queue: spec.name,
@@ -82,10 +88,16 @@ export class RabbitConsumer implements DriverConsumer {
         passive: spec.passive ?? false,
         ...(spec.arguments ? { arguments: { ...spec.arguments } } : {}),
       },
-      qos: { prefetchCount: prefetch },
-      // Finite, so that deliveries arriving while closing are held back (and requeued by the
-      // broker) instead of reaching the handler.
-      concurrency: prefetch > 0 ? prefetch : 100,
+      // Without acks the broker applies no prefetch: the delivery window does the flow control,
+      // and every delivery goes to the handler (there is no giving it back).
+      ...(noAck
+        ? { noAck: true, concurrency: Infinity }
+        : {
+            qos: { prefetchCount: prefetch },
+            // Finite, so that deliveries arriving while closing are held back (and requeued by the
+            // broker) instead of reaching the handler.
+            concurrency: prefetch > 0 ? prefetch : 100,
+          }),
       // A throwing handler dead-letters its message; the library default would requeue it forever.
       requeue: false,
       exclusive: options.exclusiveConsumer ?? false,
@@ -101,30 +113,18 @@ export class RabbitConsumer implements DriverConsumer {
     // Whoever awaits `ready` sees the rejection; this only keeps an unobserved one from crashing.
     this.ready.catch(() => undefined);
 
-    this.consumer = context.connection.createConsumer(this.props, async (message: AsyncMessage) => {
-      const delivery = toDelivery(message);
-      const signal = this.signalFor();
-      if (signal !== undefined) delivery.signal = signal;
-      if (context.debug) {
-        context.log(`received from queue "${this.queue}" ${describeMessage(delivery.exchange, delivery.routingKey, delivery.body.byteLength, delivery.properties)}${delivery.redelivered ? " (redelivered)" : ""}`);
-      }
-      let disposition: Disposition;
-      try {
-        disposition = await handler(delivery);
-      } catch (err) {
-        // Caught here so that the consumer's "error" event only carries the library's own errors.
-        context.report(
-          new TransportError("HANDLER_FAILED", `the handler of queue "${this.queue}" threw (the message is dead-lettered): ${err instanceof Error ? err.message : String(err)}`, {
-            queue: this.queue,
-            cause: err,
-          }),
-        );
-        return ConsumerStatus.DROP;
-      }
-      if (signal?.aborted && this.channel?.active === false) this.staleSettles += 1;
-      // Anything but a known disposition (a JavaScript caller's typo) must not ack silently.
-      return STATUS[disposition] ?? ConsumerStatus.DROP;
-    });
+    // The hot path: one async layer per delivery (`deliver`), none added here.
+    this.consumer = context.connection.createConsumer(
+      this.props,
+      noAck ? (message: AsyncMessage) => this.deliverUnacked(message, handler) : (message: AsyncMessage) => this.deliver(toDelivery(message), handler, this.signalFor()),
+    );
+    const problem = noAck ? unsubscribeProblem(this.consumer) : undefined;
+    if (problem !== undefined) {
+      // No flow control without it: the broker would send the whole queue into this process.
+      this.consumer.close().catch((error: unknown) => context.report(toTransportError(error)));
+      throw unsupported(problem);
+    }
+    this.window = noAck ? new DeliveryWindow(prefetch > 0 ? prefetch : 100, this.subscription(), (error) => context.report(context.toError(error, { queue: spec.name }))) : undefined;
 
     this.consumer.on("ready", () => {
       this.setups += 1;
@@ -135,6 +135,7 @@ export class RabbitConsumer implements DriverConsumer {
       } else if (context.debug) {
         context.log(`consumer of queue "${this.lastQueue}" is consuming again after a reconnect`);
       }
+      this.window?.resubscribed();
       const waiters = this.waiters;
       this.waiters = [];
       for (const waiter of waiters) waiter.resolve();
@@ -161,6 +162,73 @@ export class RabbitConsumer implements DriverConsumer {
       // Cancelled by the broker (queue deleted): the library sets up again; see whether it can.
       if (code === "CANCEL_FORCED") this.probe(options);
     });
+  }
+
+  /** Hands one delivery to the handler; resolves to how the library settles it. */
+  private async deliver(delivery: Delivery, handler: DeliveryHandler, signal: AbortSignal | undefined): Promise<ConsumerStatus> {
+    const { context } = this;
+    if (signal !== undefined) delivery.signal = signal;
+    if (context.debug) {
+      context.log(`received from queue "${this.queue}" ${describeMessage(delivery.exchange, delivery.routingKey, delivery.body.byteLength, delivery.properties)}${delivery.redelivered ? " (redelivered)" : ""}`);
+    }
+    let disposition: Disposition;
+    try {
+      disposition = await handler(delivery);
+    } catch (err) {
+      // Caught here so that the consumer's "error" event only carries the library's own errors.
+      context.report(
+        new TransportError("HANDLER_FAILED", `the handler of queue "${this.queue}" threw (the message is dead-lettered): ${err instanceof Error ? err.message : String(err)}`, {
+          queue: this.queue,
+          cause: err,
+        }),
+      );
+      return ConsumerStatus.DROP;
+    }
+    if (signal?.aborted && this.channel?.active === false) this.staleSettles += 1;
+    // Anything but a known disposition (a JavaScript caller's typo) must not ack silently.
+    return STATUS[disposition] ?? ConsumerStatus.DROP;
+  }
+
+  /** A delivery without ack: counted in the window while its handler holds it; it carries no signal (nothing is redelivered). */
+  private async deliverUnacked(message: AsyncMessage, handler: DeliveryHandler): Promise<ConsumerStatus> {
+    const window = this.window as DeliveryWindow;
+    window.entered();
+    try {
+      return await this.deliver(toDelivery(message), handler, undefined);
+    } finally {
+      window.left();
+    }
+  }
+
+  /** The window's switch: cancels the subscription on the current channel, and makes it again. */
+  private subscription(): ConsumeSwitch {
+    const channelGone = (channel: Channel, error: unknown): void => {
+      // The library's reconnect subscribes again on a new channel; nothing to do here.
+      if (channel.active) throw error;
+    };
+    return {
+      stop: async () => {
+        const channel = consumerChannel(this.consumer);
+        if (channel === undefined || !channel.active) return;
+        try {
+          this.resubscribe = await unsubscribe(this.consumer, channel, { queue: this.consumer.queue, exclusive: this.props.exclusive ?? false });
+          if (this.context.debug) this.context.log(`queue "${this.queue}": paused (its handler holds a full window of deliveries without acks)`);
+        } catch (error) {
+          channelGone(channel, error);
+        }
+      },
+      start: async () => {
+        const resubscribe = this.resubscribe;
+        const channel = consumerChannel(this.consumer);
+        this.resubscribe = undefined;
+        if (resubscribe === undefined || channel === undefined || !channel.active) return;
+        try {
+          await resubscribe();
+        } catch (error) {
+          channelGone(channel, error);
+        }
+      },
+    };
   }
 
   /** The queue's name; for a server-named queue, the name the broker gave it on the latest (re)connect. */
@@ -211,6 +279,7 @@ export class RabbitConsumer implements DriverConsumer {
       const waiters = this.waiters;
       this.waiters = [];
       for (const waiter of waiters) waiter.reject(closed);
+      this.window?.close();
       try {
         const stopped = this.consumer.close();
         // The library clears the tag as it sends basic.cancel (after a pending setup, if any);

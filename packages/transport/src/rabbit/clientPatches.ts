@@ -1,6 +1,6 @@
 import { createRequire } from "node:module";
 import type { Socket } from "node:net";
-import type { Channel, Connection } from "rabbitmq-client";
+import type { AsyncMessage, Channel, Connection } from "rabbitmq-client";
 import { TransportError } from "../errors.js";
 import { batchAcks, type AckingChannel } from "./batchAcks.js";
 import { coalesceSocketWrites, isCoalescing } from "./coalesceWrites.js";
@@ -24,6 +24,7 @@ import { hideDecodedContentType, type HeaderFieldsLike } from "./rawBodies.js";
  * | direct acks | `Channel#_state.stream` (its queue, read only; its socket) | an ack written as 21 bytes while the channel's frame queue is empty (`directAcks.ts`) |
  * | inbound path | `util.createAsyncReader`, `codec.decodeFrame` (module exports), `Connection#_handleChunk`, `Channel#_state.consumers` | frames cut synchronously, deliveries built once (`inboundPath.ts`) |
  * | own publish path | `Connection#_socket`, `#_state.frameMax`, `Channel#_onMethod` (per publishing channel) | publishes encoded into one buffer and confirms tracked by Postage (`OutboundChannel.ts`) |
+ * | no-ack flow control | `Consumer#_consumerTag` (written), `Channel#_state.consumers` (read) | a consumer without acks is cancelled and consumes again with the library's own callback (`DeliveryWindow.ts`) |
  *
  * They were written against {@link PATCHED_CLIENT_VERSION}, which `package.json` pins exactly. Each
  * one is checked where it is applied and fails closed: {@link patchConnection} refuses a client of
@@ -259,4 +260,43 @@ export function unsupported(what: string): TransportError {
 export function consumerChannel(consumer: object): Channel | undefined {
   const channel = (consumer as { _ch?: unknown })._ch;
   return typeof channel === "object" && channel !== null && typeof (channel as Channel).once === "function" ? (channel as Channel) : undefined;
+}
+
+/** The library's consumer field the no-ack flow control writes (see {@link unsubscribe}). */
+interface ConsumerTagInternals {
+  _consumerTag: string;
+}
+
+/** A patched channel's consumer callbacks by tag (their shape is checked when the channel is patched: `inboundChannelProblem`). */
+interface ChannelConsumers {
+  _state: { consumers: Map<string, (message: AsyncMessage) => void> };
+}
+
+/**
+ * Why `consumer` (a rabbitmq-client Consumer) cannot be paused by {@link unsubscribe}, if it cannot.
+ * @internal
+ */
+export function unsubscribeProblem(consumer: object): string | undefined {
+  if (typeof (consumer as Partial<ConsumerTagInternals>)._consumerTag !== "string") return "Consumer#_consumerTag is not the consumer's tag";
+  return undefined;
+}
+
+/**
+ * Cancels a consumer's subscription on `channel` and returns a function that makes it again with
+ * the callback the library registered for it, telling the library its new tag (so that its
+ * `close()` cancels that one). The library's `basic.cancel` listener (a cancel by the broker) and
+ * reconnects are unaffected. Undefined when the channel holds no callback for the current tag.
+ * @internal
+ */
+export async function unsubscribe(consumer: object, channel: Channel, params: { queue: string; exclusive: boolean; arguments?: Record<string, unknown> }): Promise<(() => Promise<void>) | undefined> {
+  const internals = consumer as ConsumerTagInternals;
+  const tag = internals._consumerTag;
+  const callback = (channel as unknown as ChannelConsumers)._state.consumers.get(tag);
+  if (tag === "" || callback === undefined) return undefined;
+  await channel.basicCancel({ consumerTag: tag });
+  return async () => {
+    const { consumerTag } = await channel.basicConsume({ ...params, noAck: true }, callback);
+    // Unless the library has moved on (a reconnect set up another channel meanwhile).
+    if (internals._consumerTag === tag) internals._consumerTag = consumerTag;
+  };
 }
