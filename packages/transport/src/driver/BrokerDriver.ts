@@ -114,7 +114,8 @@ export interface DriverConsumerOptions {
    * deliveries carry no {@link Delivery.signal}. Flow control replaces the prefetch (which the
    * broker does not apply to such consumers): once the handler holds `prefetch` deliveries the
    * consumer stops consuming, and starts again when half of them are settled; a few more may
-   * arrive in between (what the broker had sent already). Each pause is a `basic.cancel`, which
+   * arrive in between (what the broker had sent already); prefetch 0 means no limit, as with acks,
+   * and no flow control. Each pause is a `basic.cancel`, which
    * deletes an auto-delete queue: give such a consumer no auto-delete queue. @default false
    */
   noAck?: boolean;

@@ -114,17 +114,21 @@ export class RabbitConsumer implements DriverConsumer {
     this.ready.catch(() => undefined);
 
     // The hot path: one async layer per delivery (`deliver`), none added here.
+    // Without acks, prefetch 0 means what it means with acks: no limit, so no window either.
+    const windowed = noAck && prefetch > 0;
     this.consumer = context.connection.createConsumer(
       this.props,
-      noAck ? (message: AsyncMessage) => this.deliverUnacked(message, handler) : (message: AsyncMessage) => this.deliver(toDelivery(message), handler, this.signalFor()),
+      windowed
+        ? (message: AsyncMessage) => this.deliverInWindow(message, handler)
+        : (message: AsyncMessage) => this.deliver(toDelivery(message), handler, noAck ? undefined : this.signalFor()),
     );
-    const problem = noAck ? unsubscribeProblem(this.consumer) : undefined;
+    const problem = windowed ? unsubscribeProblem(this.consumer) : undefined;
     if (problem !== undefined) {
       // No flow control without it: the broker would send the whole queue into this process.
       this.consumer.close().catch((error: unknown) => context.report(toTransportError(error)));
       throw unsupported(problem);
     }
-    this.window = noAck ? new DeliveryWindow(prefetch > 0 ? prefetch : 100, this.subscription(), (error) => context.report(context.toError(error, { queue: spec.name }))) : undefined;
+    this.window = windowed ? new DeliveryWindow(prefetch, this.subscription(), (error) => context.report(context.toError(error, { queue: spec.name }))) : undefined;
 
     this.consumer.on("ready", () => {
       this.setups += 1;
@@ -190,7 +194,7 @@ export class RabbitConsumer implements DriverConsumer {
   }
 
   /** A delivery without ack: counted in the window while its handler holds it; it carries no signal (nothing is redelivered). */
-  private async deliverUnacked(message: AsyncMessage, handler: DeliveryHandler): Promise<ConsumerStatus> {
+  private async deliverInWindow(message: AsyncMessage, handler: DeliveryHandler): Promise<ConsumerStatus> {
     const window = this.window as DeliveryWindow;
     window.entered();
     try {
