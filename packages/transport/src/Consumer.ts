@@ -101,7 +101,7 @@ export interface ConsumerOptions {
   prefetch?: number;
   /**
    * Consume without acknowledgements ("at most once"): the broker forgets each message as it
-   * sends it, which costs it about a third less per message. A message the handler holds when
+   * sends it, which costs it a fifth to a third less per message. A message the handler holds when
    * the process dies or its connection drops is lost, and nothing is redelivered. Failures still
    * go to the dead-letter exchange as copies (never to a queue's own `x-dead-letter-exchange`,
    * and never retried under an `x-delivery-limit`: the broker has nothing left to reject); with

@@ -228,6 +228,7 @@ export class RabbitConsumer implements DriverConsumer {
         if (resubscribe === undefined || channel === undefined || !channel.active) return;
         try {
           await resubscribe();
+          if (this.context.debug) this.context.log(`queue "${this.queue}": consuming again (its handler holds half a window or less)`);
         } catch (error) {
           channelGone(channel, error);
         }

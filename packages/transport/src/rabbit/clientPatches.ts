@@ -288,7 +288,7 @@ export function unsubscribeProblem(consumer: object): string | undefined {
  * reconnects are unaffected. Undefined when the channel holds no callback for the current tag.
  * @internal
  */
-export async function unsubscribe(consumer: object, channel: Channel, params: { queue: string; exclusive: boolean; arguments?: Record<string, unknown> }): Promise<(() => Promise<void>) | undefined> {
+export async function unsubscribe(consumer: object, channel: Channel, params: { queue: string; exclusive: boolean }): Promise<(() => Promise<void>) | undefined> {
   const internals = consumer as ConsumerTagInternals;
   const tag = internals._consumerTag;
   const callback = (channel as unknown as ChannelConsumers)._state.consumers.get(tag);
