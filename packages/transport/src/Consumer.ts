@@ -111,7 +111,8 @@ export interface ConsumerOptions {
    * That pause is a `basic.cancel`, which deletes an auto-delete queue, so: an exclusive queue
    * (a private one, `""`) is declared without auto-delete (its connection's end still deletes
    * it) and the consumer deletes it when it closes; a shared auto-delete queue is consumed with
-   * acks, as if `noAck` were not set.
+   * acks, as if `noAck` were not set. A queue with `x-expires` has its lease renewed during a
+   * pause (a passive declare three times per period), so it does not expire with its messages.
    * @default false (acked after the handler)
    */
   noAck?: boolean;

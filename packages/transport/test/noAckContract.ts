@@ -90,6 +90,32 @@ export function defineNoAckContract(makeBroker: MakeBroker): void {
       expect(gone).toBe(true);
     });
 
+    it("an expiring queue outlives a pause longer than its x-expires, its messages with it", async () => {
+      const { broker, other, cleanup } = brokers;
+      const ex = defineExchange({ name: cleanup.exchange(randomName("ex-noack")), type: "direct", durable: false });
+      const name = cleanup.queue(randomName("noack-expires"));
+      const seen: number[] = [];
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const consumer = createConsumer(broker, { noAck: true, prefetch: 2, bindings: [[ex, [[{ name, arguments: { "x-expires": 600 } }, "k"]]]] }, async ({ message }): Promise<HandlerOutcome> => {
+        seen.push((message as CommandMessage).parameters as number);
+        await gate;
+        return "ack";
+      });
+      await consumer.ready();
+      const producer = createProducer(other, { exchanges: [[ex, "k"]], commands: ["n"] });
+      for (let n = 0; n < 6; n += 1) await producer.message.n(n);
+      await waitFor(() => seen.length >= 2, "a full window");
+      // Three times the queue's expiry without a consumer on RabbitMQ (the window cancelled it).
+      await new Promise((resolve) => setTimeout(resolve, 1_800));
+      const { messageCount } = await other.driver.declareQueue({ name, passive: true });
+      expect(messageCount).toBe(6 - seen.length);
+      release();
+      await waitFor(() => seen.length === 6, "every message");
+      expect([...seen].sort()).toEqual([0, 1, 2, 3, 4, 5]);
+      await consumer.close();
+    });
+
     it("a message given back is published to its queue again, and a failure goes to the dead-letter exchange as a copy", async () => {
       const { broker, other, cleanup } = brokers;
       const { ex, name, producer, ready } = setup();

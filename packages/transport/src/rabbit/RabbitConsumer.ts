@@ -68,6 +68,8 @@ export class RabbitConsumer implements DriverConsumer {
   private readonly window: DeliveryWindow | undefined;
   /** Makes the subscription again after the window cancelled it. */
   private resubscribe: (() => Promise<void>) | undefined;
+  /** While the window has the subscription cancelled: renews an expiring queue's lease (see {@link holdLease}). */
+  private lease: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly context: RabbitContext,
@@ -139,6 +141,7 @@ export class RabbitConsumer implements DriverConsumer {
       } else if (context.debug) {
         context.log(`consumer of queue "${this.lastQueue}" is consuming again after a reconnect`);
       }
+      this.releaseLease();
       this.window?.resubscribed();
       const waiters = this.waiters;
       this.waiters = [];
@@ -216,6 +219,7 @@ export class RabbitConsumer implements DriverConsumer {
         if (channel === undefined || !channel.active) return;
         try {
           this.resubscribe = await unsubscribe(this.consumer, channel, { queue: this.consumer.queue, exclusive: this.props.exclusive ?? false });
+          this.holdLease(channel);
           if (this.context.debug) this.context.log(`queue "${this.queue}": paused (its handler holds a full window of deliveries without acks)`);
         } catch (error) {
           channelGone(channel, error);
@@ -225,6 +229,7 @@ export class RabbitConsumer implements DriverConsumer {
         const resubscribe = this.resubscribe;
         const channel = consumerChannel(this.consumer);
         this.resubscribe = undefined;
+        this.releaseLease();
         if (resubscribe === undefined || channel === undefined || !channel.active) return;
         try {
           await resubscribe();
@@ -234,6 +239,30 @@ export class RabbitConsumer implements DriverConsumer {
         }
       },
     };
+  }
+
+  /**
+   * A queue with `x-expires` is deleted, messages and all, once it had no consumer for that long:
+   * while the window keeps it without one, declare it (passively, on the consumer's channel: an
+   * exclusive queue allows no other connection) three times per period, which renews the lease.
+   */
+  private holdLease(channel: Channel): void {
+    const expires = this.props.queueOptions?.arguments?.["x-expires"];
+    if (typeof expires !== "number" || expires <= 0 || this.lease !== undefined) return;
+    const queue = this.consumer.queue;
+    this.lease = setInterval(() => {
+      if (!channel.active) return this.releaseLease();
+      channel.queueDeclare({ queue, passive: true }).catch((error: unknown) => {
+        // Gone already (the channel closes with the 404): the library's setup declares it again.
+        if (channel.active) this.context.report(this.context.toError(error, { queue, operation: `renewing the lease of queue "${queue}" while its consumer is paused` }));
+      });
+    }, Math.max(10, Math.floor(expires / 3)));
+    this.lease.unref();
+  }
+
+  private releaseLease(): void {
+    clearInterval(this.lease);
+    this.lease = undefined;
   }
 
   /** The queue's name; for a server-named queue, the name the broker gave it on the latest (re)connect. */
@@ -285,6 +314,7 @@ export class RabbitConsumer implements DriverConsumer {
       this.waiters = [];
       for (const waiter of waiters) waiter.reject(closed);
       this.window?.close();
+      this.releaseLease();
       try {
         const stopped = this.consumer.close();
         // The library clears the tag as it sends basic.cancel (after a pending setup, if any);
