@@ -314,6 +314,30 @@ describe("consuming", () => {
     await settle();
   });
 
+  it("without acks: what a dropped consumer held is gone, its dispositions change nothing, and deliveries carry no signal", async () => {
+    const { url, driver, publish } = setup();
+    const pending: Array<(d: Disposition) => void> = [];
+    const signals: Array<AbortSignal | undefined> = [];
+    const unacked = driver.createConsumer({ queue: { name: "q" }, prefetch: 2, noAck: true }, (delivery) => {
+      signals.push(delivery.signal);
+      return new Promise<Disposition>((resolve) => pending.push(resolve));
+    });
+    await unacked.ready;
+    for (let i = 0; i < 5; i++) await publish("", "q", String(i));
+    await settle();
+    // The window holds two; the queue keeps the rest, and no longer counts the two.
+    expect(pending.length).toBe(2);
+    expect(driver.broker.inspectQueue("q")?.messageCount).toBe(3);
+    expect(signals).toEqual([undefined, undefined]);
+    driver.abort();
+    for (const resolve of pending.splice(0)) resolve("requeue");
+    const other = connect(url);
+    const after = recorder(other, { queue: { name: "q" } });
+    await after.consumer.ready;
+    await settle();
+    expect(after.got).toEqual(["2", "3", "4"]);
+  });
+
   it("requeue puts the message back at the head, marked redelivered", async () => {
     const { driver, publish } = setup();
     let first = true;
