@@ -4,8 +4,9 @@ import type { Delivery, DeliveryHandler, Disposition, DriverConsumer, DriverCons
 import { FATAL_SETUP_CODES } from "../driver/fatalSetupCodes.js";
 import { TransportError, toTransportError } from "../errors.js";
 import { describeMessage, toDelivery } from "./amqpMessages.js";
-import { consumerChannel, unsupported, unsubscribe, unsubscribeProblem } from "./clientPatches.js";
-import { DeliveryWindow, type ConsumeSwitch } from "./DeliveryWindow.js";
+import { consumerChannel, unsupported, unsubscribeProblem } from "./clientPatches.js";
+import { DeliveryWindow } from "./DeliveryWindow.js";
+import { NoAckSubscription } from "./NoAckSubscription.js";
 import type { RabbitContext } from "./RabbitContext.js";
 
 type QueueBind = MethodParams[Cmd.QueueBind];
@@ -66,10 +67,8 @@ export class RabbitConsumer implements DriverConsumer {
   private readonly settleReady: { resolve: () => void; reject: (error: TransportError) => void };
   /** Flow control of a consumer without acks (`noAck`); undefined with acks, where the prefetch does it. */
   private readonly window: DeliveryWindow | undefined;
-  /** Makes the subscription again after the window cancelled it. */
-  private resubscribe: (() => Promise<void>) | undefined;
-  /** While the window has the subscription cancelled: renews an expiring queue's lease (see {@link holdLease}). */
-  private lease: NodeJS.Timeout | undefined;
+  /** What the window switches (undefined with acks). */
+  private readonly subscription: NoAckSubscription | undefined;
 
   constructor(
     private readonly context: RabbitContext,
@@ -130,7 +129,11 @@ export class RabbitConsumer implements DriverConsumer {
       this.consumer.close().catch((error: unknown) => context.report(toTransportError(error)));
       throw unsupported(problem);
     }
-    this.window = windowed ? new DeliveryWindow(prefetch, this.subscription(), (error) => context.report(context.toError(error, { queue: spec.name }))) : undefined;
+    if (windowed) {
+      const expires = spec.arguments?.["x-expires"];
+      this.subscription = new NoAckSubscription(context, this.consumer, { expires: typeof expires === "number" ? expires : undefined, exclusive: this.props.exclusive ?? false });
+      this.window = new DeliveryWindow(prefetch, this.subscription, (error) => context.report(context.toError(error, { queue: spec.name })));
+    }
 
     this.consumer.on("ready", () => {
       this.setups += 1;
@@ -141,7 +144,7 @@ export class RabbitConsumer implements DriverConsumer {
       } else if (context.debug) {
         context.log(`consumer of queue "${this.lastQueue}" is consuming again after a reconnect`);
       }
-      this.releaseLease();
+      this.subscription?.releaseLease();
       this.window?.resubscribed();
       const waiters = this.waiters;
       this.waiters = [];
@@ -207,64 +210,6 @@ export class RabbitConsumer implements DriverConsumer {
     }
   }
 
-  /** The window's switch: cancels the subscription on the current channel, and makes it again. */
-  private subscription(): ConsumeSwitch {
-    const channelGone = (channel: Channel, error: unknown): void => {
-      // The library's reconnect subscribes again on a new channel; nothing to do here.
-      if (channel.active) throw error;
-    };
-    return {
-      stop: async () => {
-        const channel = consumerChannel(this.consumer);
-        if (channel === undefined || !channel.active) return;
-        try {
-          this.resubscribe = await unsubscribe(this.consumer, channel, { queue: this.consumer.queue, exclusive: this.props.exclusive ?? false });
-          this.holdLease(channel);
-          if (this.context.debug) this.context.log(`queue "${this.queue}": paused (its handler holds a full window of deliveries without acks)`);
-        } catch (error) {
-          channelGone(channel, error);
-        }
-      },
-      start: async () => {
-        const resubscribe = this.resubscribe;
-        const channel = consumerChannel(this.consumer);
-        this.resubscribe = undefined;
-        this.releaseLease();
-        if (resubscribe === undefined || channel === undefined || !channel.active) return;
-        try {
-          await resubscribe();
-          if (this.context.debug) this.context.log(`queue "${this.queue}": consuming again (its handler holds half a window or less)`);
-        } catch (error) {
-          channelGone(channel, error);
-        }
-      },
-    };
-  }
-
-  /**
-   * A queue with `x-expires` is deleted, messages and all, once it had no consumer for that long:
-   * while the window keeps it without one, declare it (passively, on the consumer's channel: an
-   * exclusive queue allows no other connection) three times per period, which renews the lease.
-   */
-  private holdLease(channel: Channel): void {
-    const expires = this.props.queueOptions?.arguments?.["x-expires"];
-    if (typeof expires !== "number" || expires <= 0 || this.lease !== undefined) return;
-    const queue = this.consumer.queue;
-    this.lease = setInterval(() => {
-      if (!channel.active) return this.releaseLease();
-      channel.queueDeclare({ queue, passive: true }).catch((error: unknown) => {
-        // Gone already (the channel closes with the 404): the library's setup declares it again.
-        if (channel.active) this.context.report(this.context.toError(error, { queue, operation: `renewing the lease of queue "${queue}" while its consumer is paused` }));
-      });
-    }, Math.max(10, Math.floor(expires / 3)));
-    this.lease.unref();
-  }
-
-  private releaseLease(): void {
-    clearInterval(this.lease);
-    this.lease = undefined;
-  }
-
   /** The queue's name; for a server-named queue, the name the broker gave it on the latest (re)connect. */
   get queue(): string {
     return this.consumer.queue || this.lastQueue;
@@ -314,7 +259,7 @@ export class RabbitConsumer implements DriverConsumer {
       this.waiters = [];
       for (const waiter of waiters) waiter.reject(closed);
       this.window?.close();
-      this.releaseLease();
+      this.subscription?.releaseLease();
       try {
         const stopped = this.consumer.close();
         // The library clears the tag as it sends basic.cancel (after a pending setup, if any);
