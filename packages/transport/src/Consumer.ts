@@ -111,7 +111,8 @@ export interface ConsumerOptions {
    * That pause is a `basic.cancel`, which deletes an auto-delete queue, so: an exclusive queue
    * (a private one, `""`) is declared without auto-delete (its connection's end still deletes
    * it) and the consumer deletes it when it closes; a shared auto-delete queue is consumed with
-   * acks, as if `noAck` were not set. A queue with `x-expires` has its lease renewed during a
+   * acks, as if `noAck` were not set, and so does a stream queue (RabbitMQ takes no consumer
+   * without acks there). A queue with `x-expires` has its lease renewed during a
    * pause (a passive declare three times per period), so it does not expire with its messages.
    * @default false (acked after the handler)
    */
@@ -428,7 +429,9 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
     // Flow control without acks cancels the subscription while the handler is full, and a cancel
     // deletes an auto-delete queue: an exclusive one (deleted with its connection anyway) is
     // declared without auto-delete and deleted on close; a shared one keeps its acks.
-    const unacked = noAck && (asked.autoDelete !== true || asked.exclusive === true);
+    // A stream queue takes no consumer without acks (RabbitMQ requires a prefetch there).
+    const stream = asked.arguments?.["x-queue-type"] === "stream";
+    const unacked = noAck && !stream && (asked.autoDelete !== true || asked.exclusive === true);
     const deleteOnClose = unacked && asked.autoDelete === true;
     const spec = deleteOnClose ? { ...asked, autoDelete: false } : asked;
     // Without acks the broker has nothing left to dead-letter or retry: failures are always copied.

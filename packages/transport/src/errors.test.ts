@@ -61,7 +61,10 @@ describe("toTransportError", () => {
     expect(differs.code).toBe("PRECONDITION_FAILED");
     expect(differs.message).toContain("inequivalent arg 'type' for exchange 'x'");
     const setup = toTransportError(channelError("PRECONDITION_FAILED", "consumer setup failed; QueueDeclare: PRECONDITION_FAILED - inequivalent arg 'durable' for queue 'q' in vhost '/'"), {});
-    expect(setup.message).toMatch(/^RabbitMQ refused the operation: inequivalent arg 'durable'/);
+    expect(setup.message).toMatch(/^RabbitMQ refused the operation: inequivalent arg 'durable'.*declared with other settings/);
+    // Other preconditions are not declarations that differ: no advice to redeclare.
+    const stream = toTransportError(channelError("PRECONDITION_FAILED", "BasicConsume: PRECONDITION_FAILED - consumer prefetch count is not set for 'queue 's' in vhost '/''"), {});
+    expect(stream.message).toBe("RabbitMQ refused the operation: consumer prefetch count is not set for 'queue 's' in vhost '/''");
     expect(toTransportError(channelError("RESOURCE_LOCKED", "QueueDeclare: RESOURCE_LOCKED - cannot obtain exclusive access to locked queue 'q'"), {}).code).toBe("RESOURCE_LOCKED");
     expect(toTransportError(plainError("NACK", "message rejected by server"), { exchange: "e", routingKey: "k" }).code).toBe("PUBLISH_FAILED");
     expect(toTransportError(plainError("TIMEOUT", "channel aquisition timed out"), {}).code).toBe("TIMEOUT");

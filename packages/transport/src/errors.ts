@@ -200,12 +200,16 @@ export function toTransportError(err: unknown, context: ErrorContext = {}): Tran
       }
       return new TransportError("BROKER_ERROR", `not found${doing}: ${stripPrefix(text)}`, base);
     }
-    case "PRECONDITION_FAILED":
-      return new TransportError(
-        "PRECONDITION_FAILED",
-        `RabbitMQ refused${doing || " the operation"}: ${stripPrefix(text)}. An existing entity was declared with other settings: delete it or declare it the same way`,
-        { ...base, exchange: context.exchange, queue: context.queue },
-      );
+    case "PRECONDITION_FAILED": {
+      // RabbitMQ says "inequivalent arg" when a declaration differs; its other preconditions (a
+      // stream consumer without prefetch, an unknown delivery tag...) need no such advice.
+      const hint = /inequivalent arg/.test(text) ? ". An existing entity was declared with other settings: delete it or declare it the same way" : "";
+      return new TransportError("PRECONDITION_FAILED", `RabbitMQ refused${doing || " the operation"}: ${stripPrefix(text)}${hint}`, {
+        ...base,
+        exchange: context.exchange,
+        queue: context.queue,
+      });
+    }
     case "RESOURCE_LOCKED":
       return new TransportError(
         "RESOURCE_LOCKED",

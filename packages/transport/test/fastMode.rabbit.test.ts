@@ -59,4 +59,20 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1")("producer fast mode, no
     expect(errors.map((error) => error.routingKey)).toEqual(["nobody", "nobody-either"]);
     await producer.close();
   });
+  it("a stream queue asked to be consumed without acks keeps its acks (RabbitMQ refuses no-ack consumers there)", async () => {
+    const { broker, cleanup } = open();
+    const ex = defineExchange({ name: cleanup.exchange(randomName("fast")), type: "direct", durable: false });
+    const name = cleanup.queue(randomName("fast-stream"));
+    const signalled: boolean[] = [];
+    const consumer = createConsumer(broker, { noAck: true, bindings: [[ex, [[{ name, durable: true, arguments: { "x-queue-type": "stream" } }, "k"]]]] }, ({ delivery }): HandlerOutcome => {
+      signalled.push(delivery.signal !== undefined);
+      return "ack";
+    });
+    await consumer.ready();
+    await createProducer(broker, { exchanges: [[ex, "k"]] }).command("n", 1);
+    await waitFor(() => signalled.length === 1, "the message");
+    // Acked: its delivery has a signal, as any acked delivery.
+    expect(signalled).toEqual([true]);
+    await consumer.close();
+  });
 });
