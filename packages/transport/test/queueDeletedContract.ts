@@ -97,5 +97,30 @@ export function defineQueueDeletedContract(makeBroker: MakeBroker): void {
       await producer.close();
       await consumer.close();
     }, 40_000);
+    it("without acks, deleted while the consumer is paused: it declares the queue again when it resumes", async () => {
+      const { broker, other, cleanup } = brokers;
+      const ex = defineExchange({ name: cleanup.exchange(randomName("ex-deleted")), type: "direct", durable: false });
+      const name = cleanup.queue(randomName("deleted-noack"));
+      const seen: string[] = [];
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const consumer = createConsumer(broker, { noAck: true, prefetch: 2, bindings: [[ex, [[name, "k"]]]] }, async ({ message }): Promise<HandlerOutcome> => {
+        seen.push(message.name);
+        if (message.name === "held") await gate;
+        return "ack";
+      });
+      await consumer.ready();
+      const producer = createProducer(other, { commands: ["held", "after"], exchanges: [[ex, "k"]] });
+      await producer.message.held();
+      await producer.message.held();
+      await waitFor(() => seen.length === 2, "a full window");
+      await other.driver.deleteQueue(name);
+      release();
+      await sendWhenRouted(() => producer.message.after());
+      await waitFor(() => seen.includes("after"), "a message to the queue declared again", 15_000);
+      expect(seen).toEqual(["held", "held", "after"]);
+      await producer.close();
+      await consumer.close();
+    }, 30_000);
   });
 }
