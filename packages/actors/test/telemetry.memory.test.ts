@@ -73,6 +73,30 @@ describe("an actor's metrics", () => {
     await expect(fetch(server.url)).rejects.toThrow();
   });
 
+  it("count the pauses of an actor consuming without acks whose mailbox holds a full window", async () => {
+    const scheduler = new Scheduler({ broker, handleSignals: false, log: () => undefined, metrics: { port: 0, host: "127.0.0.1", processMetrics: false } });
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const processor = scheduler.add(
+      new MessageProcessor({
+        fingerprint: { name: "unacked", type: "worker" },
+        noAck: true,
+        prefetch: 3,
+        bindings: [[exchange, [["unacked-q", "unacked"]]]],
+        handlers: [messageHandler("command", "slow", () => gate)],
+      }),
+    );
+    await eventually(() => processor.state === "running");
+    const producer = createProducer(broker, { exchanges: [[exchange, "unacked"]] });
+    for (let n = 0; n < 5; n += 1) await producer.command("slow", n);
+    const server = await scheduler.metricsServer!;
+    const labels = { component: "unacked", type: "worker" };
+    await eventually(async () => (await Scrape.from(server.url)).value("postage_consumer_pauses_total", labels) === 1);
+    release();
+    await eventually(() => processor.counters.handled === 5);
+    await scheduler.close();
+  });
+
   it("are off without the option or POSTAGE_METRICS_PORT", () => {
     const scheduler = new Scheduler({ broker, handleSignals: false });
     expect(scheduler.metrics).toBeUndefined();

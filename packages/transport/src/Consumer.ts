@@ -168,6 +168,8 @@ export interface ConsumerCounters {
   retried: number;
   /** Messages dead-lettered: copies published to the dead-letter exchange, and rejections to a queue's own `x-dead-letter-exchange`. */
   deadLettered: number;
+  /** Times a queue consumed without acks (`noAck`) was paused because the handler held `prefetch` deliveries. */
+  paused: number;
 }
 
 /** A running consumer (Python Postage's `GenericConsumer`). */
@@ -264,7 +266,7 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
   const deadLetterQueue = deadLetterExchange === false ? false : (options.deadLetterQueue ?? deadLetterExchange);
   const deadLetterArguments = deadLetterQueue === false ? {} : deadLetterQueueArguments(options.deadLetterQueueLimits);
   const onError = options.onError ?? ((error: unknown) => console.error("[postage] consumer error:", error));
-  const counters: ConsumerCounters = { received: 0, handled: 0, rejected: 0, invalid: 0, requeued: 0, retried: 0, deadLettered: 0 };
+  const counters: ConsumerCounters = { received: 0, handled: 0, rejected: 0, invalid: 0, requeued: 0, retried: 0, deadLettered: 0, paused: 0 };
   const queues = new Map<string, QueueState>();
   let closing: Promise<void> | undefined;
   let replier: Replier | undefined;
@@ -438,7 +440,14 @@ export function createConsumer(broker: Broker, options: ConsumerOptions, handler
     const policy = unacked ? NO_POLICY : failurePolicy(spec.arguments);
     const onLost = options.onLost;
     let state: QueueState | undefined; // set before any delivery: drivers never call the handler from createConsumer
-    const consumer = broker.driver.createConsumer({ queue: spec, exchanges, bindings, prefetch, noAck: unacked, ...(onLost ? { onLost } : {}) }, (delivery) => onDelivery(delivery, state as QueueState));
+    const onPause = (): void => {
+      counters.paused += 1;
+      options.observer?.consumerPaused?.();
+    };
+    const consumer = broker.driver.createConsumer(
+      { queue: spec, exchanges, bindings, prefetch, noAck: unacked, ...(unacked ? { onPause } : {}), ...(onLost ? { onLost } : {}) },
+      (delivery) => onDelivery(delivery, state as QueueState),
+    );
     state = { given: queueName(queue), consumer, policy, noAck: unacked, deleteOnClose };
     queues.set(state.given, state);
     return state;

@@ -35,7 +35,7 @@ export function defineNoAckContract(makeBroker: MakeBroker): void {
       });
       await consumer.ready();
       for (let n = 0; n < 50; n += 1) await producer.message.n(n);
-      await waitFor(() => seen.length >= 10, "a full window");
+      await waitFor(() => seen.length >= 10 && consumer.counters.paused === 1, "a full window, and the consumer paused");
       // What the broker had sent before the cancel arrives; then nothing more.
       let before = -1;
       while (before !== seen.length) {
@@ -55,6 +55,7 @@ export function defineNoAckContract(makeBroker: MakeBroker): void {
       expect([...seen].sort((a, b) => a - b)).toEqual(Array.from({ length: 300 }, (_, n) => n));
       expect(await ready()).toBe(0);
       expect(consumer.counters).toMatchObject({ received: 300, handled: 300 });
+      expect(consumer.counters.paused).toBeGreaterThanOrEqual(1);
       await consumer.close();
     });
 
@@ -138,7 +139,7 @@ export function defineNoAckContract(makeBroker: MakeBroker): void {
         { name: "back", redelivered: false },
         { name: "back", redelivered: false },
       ]);
-      expect(consumer.counters).toMatchObject({ received: 3, handled: 1, requeued: 1, rejected: 1 });
+      expect(consumer.counters).toMatchObject({ received: 3, handled: 1, requeued: 1, rejected: 1, paused: 0 });
       const dlq = rawCollect(other, deadLetterQueue);
       await waitFor(() => dlq.deliveries.length === 1, "the dead-lettered copy");
       expect(dlq.deliveries[0]?.properties.headers).toMatchObject({ "x-postage-error": "HANDLER_ERROR", "x-postage-reason": "RangeError: out of range" });

@@ -63,6 +63,8 @@ export class PostageMetrics {
   readonly restarts: Counter<"component" | "type">;
   /** @internal */
   readonly deadLettered: Counter<"component" | "type" | "reason">;
+  /** @internal */
+  readonly consumerPauses: Counter<"component" | "type">;
 
   constructor(options: PostageMetricsOptions = {}) {
     const registry = options.registry ?? new Registry();
@@ -106,6 +108,12 @@ export class PostageMetrics {
       name: "postage_dead_lettered_total",
       help: "Messages dead-lettered by an actor's consumer, by reason (the x-postage-error code)",
       labelNames: [...ACTOR_LABELS, "reason"],
+      registers,
+    });
+    this.consumerPauses = new Counter({
+      name: "postage_consumer_pauses_total",
+      help: "Times an actor consuming without acks (noAck) stopped consuming because its mailbox held a full window",
+      labelNames: ACTOR_LABELS,
       registers,
     });
     new Gauge({
@@ -201,6 +209,10 @@ export class ActorMetrics implements TransportObserver {
 
   deadLettered(code: string): void {
     this.metrics.deadLettered.inc({ ...this.labels, reason: code });
+  }
+
+  consumerPaused(): void {
+    this.metrics.consumerPauses.inc(this.labels);
   }
 
   private counter(outcome: ProcessedOutcome): Counter.Internal {

@@ -119,6 +119,8 @@ export interface DriverConsumerOptions {
    * deletes an auto-delete queue: give such a consumer no auto-delete queue. @default false
    */
   noAck?: boolean;
+  /** Told each time a consumer without acks stops consuming because its handler holds `prefetch` deliveries. @default none */
+  onPause?: () => void;
   /** Exclusive consumer on the queue. @default false */
   exclusiveConsumer?: boolean;
   /**

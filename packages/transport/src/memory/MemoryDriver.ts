@@ -409,7 +409,7 @@ class MemoryConsumer implements DriverConsumer {
       active: true,
       idle: undefined,
       // Without acks nothing is redelivered: a delivery stays the handler's, whatever happens to the consumer.
-      ...(options.noAck === true ? { noAck: true } : { signal: this.given.signal }),
+      ...(options.noAck === true ? { noAck: true, ...(options.onPause ? { onFull: options.onPause } : {}) } : { signal: this.given.signal }),
       onCancel: () => this.cancelled(entry),
     };
     const target = broker.queueForConsumer(queue, this.driver);

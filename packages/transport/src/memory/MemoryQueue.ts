@@ -37,6 +37,8 @@ export interface QueueConsumer {
    * holds (the flow control the RabbitMQ driver does with cancel and consume). @default false
    */
   readonly noAck?: boolean;
+  /** Told when a consumer without acks comes to hold `prefetch` deliveries: where RabbitMQ's driver pauses it. */
+  readonly onFull?: () => void;
   readonly exclusive: boolean;
   /** Deliveries handed to the handler and not settled yet. */
   readonly unsettled: Set<QueuedMessage>;
@@ -366,6 +368,7 @@ export class MemoryQueue {
 
   private deliver(consumer: QueueConsumer, message: QueuedMessage): void {
     consumer.unsettled.add(message);
+    if (consumer.noAck === true && consumer.unsettled.size === consumer.prefetch) consumer.onFull?.();
     const delivery = this.toDelivery(message, false);
     if (consumer.signal !== undefined) delivery.signal = consumer.signal;
     let result: Disposition | Promise<Disposition>;

@@ -18,12 +18,12 @@ export class NoAckSubscription implements ConsumeSwitch {
 
   /**
    * @param consumer the library's consumer
-   * @param options the queue's `x-expires` (if any), and whether the consumer is exclusive
+   * @param options the queue's `x-expires` (if any), whether the consumer is exclusive, and who is told of each pause
    */
   constructor(
     private readonly context: RabbitContext,
     private readonly consumer: Consumer,
-    private readonly options: { expires: number | undefined; exclusive: boolean },
+    private readonly options: { expires: number | undefined; exclusive: boolean; onPause: (() => void) | undefined },
   ) {}
 
   async stop(): Promise<void> {
@@ -33,6 +33,7 @@ export class NoAckSubscription implements ConsumeSwitch {
     try {
       this.resubscribe = await unsubscribe(this.consumer, channel, { queue, exclusive: this.options.exclusive });
       this.holdLease(channel, queue);
+      this.options.onPause?.();
       if (this.context.debug) this.context.log(`queue "${queue}": paused (its handler holds a full window of deliveries without acks)`);
     } catch (error) {
       channelGone(channel, error);

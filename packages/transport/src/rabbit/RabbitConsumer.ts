@@ -131,7 +131,7 @@ export class RabbitConsumer implements DriverConsumer {
     }
     if (windowed) {
       const expires = spec.arguments?.["x-expires"];
-      this.subscription = new NoAckSubscription(context, this.consumer, { expires: typeof expires === "number" ? expires : undefined, exclusive: this.props.exclusive ?? false });
+      this.subscription = new NoAckSubscription(context, this.consumer, { expires: typeof expires === "number" ? expires : undefined, exclusive: this.props.exclusive ?? false, onPause: options.onPause });
       this.window = new DeliveryWindow(prefetch, this.subscription, (error) => context.report(context.toError(error, { queue: spec.name })));
     }
 

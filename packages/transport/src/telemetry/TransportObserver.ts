@@ -15,4 +15,6 @@ export interface TransportObserver {
   rpcFinished?(seconds: number, outcome: RpcOutcome): void;
   /** A consumer dead-lettered a message; `code` is its `x-postage-error` header (`NOT_JSON`, `HANDLER_ERROR`, ...). */
   deadLettered?(code: string): void;
+  /** A consumer without acks stopped consuming for a while: its handler held a full window (`noAck`). */
+  consumerPaused?(): void;
 }
