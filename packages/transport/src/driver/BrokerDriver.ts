@@ -114,9 +114,9 @@ export interface DriverConsumerOptions {
    * deliveries carry no {@link Delivery.signal}. Flow control replaces the prefetch (which the
    * broker does not apply to such consumers): once the handler holds `prefetch` deliveries the
    * consumer stops consuming, and starts again when half of them are settled; a few more may
-   * arrive in between (what the broker had sent already); prefetch 0 means no limit, as with acks,
-   * and no flow control. Each pause is a `basic.cancel`, which
-   * deletes an auto-delete queue: give such a consumer no auto-delete queue. @default false
+   * arrive in between (what the broker had sent already). Prefetch 0 means no limit, as with
+   * acks, and no flow control. Each pause is a `basic.cancel`, which deletes an auto-delete
+   * queue: give such a consumer no auto-delete queue. @default false
    */
   noAck?: boolean;
   /** Told each time a consumer without acks stops consuming because its handler holds `prefetch` deliveries. @default none */
