@@ -98,7 +98,7 @@ export function defineNoAckContract(makeBroker: MakeBroker): void {
       const seen: number[] = [];
       let release!: () => void;
       const gate = new Promise<void>((resolve) => (release = resolve));
-      const consumer = createConsumer(broker, { noAck: true, prefetch: 2, bindings: [[ex, [[{ name, arguments: { "x-expires": 600 } }, "k"]]]] }, async ({ message }): Promise<HandlerOutcome> => {
+      const consumer = createConsumer(broker, { noAck: true, prefetch: 2, bindings: [[ex, [[{ name, arguments: { "x-expires": 1_500 } }, "k"]]]] }, async ({ message }): Promise<HandlerOutcome> => {
         seen.push((message as CommandMessage).parameters as number);
         await gate;
         return "ack";
@@ -107,8 +107,9 @@ export function defineNoAckContract(makeBroker: MakeBroker): void {
       const producer = createProducer(other, { exchanges: [[ex, "k"]], commands: ["n"] });
       for (let n = 0; n < 6; n += 1) await producer.message.n(n);
       await waitFor(() => seen.length >= 2, "a full window");
-      // Three times the queue's expiry without a consumer on RabbitMQ (the window cancelled it).
-      await new Promise((resolve) => setTimeout(resolve, 1_800));
+      // Over twice the queue's expiry without a consumer on RabbitMQ (the window cancelled it); the
+      // lease is renewed every 500 ms, so only a stall of a second could let it lapse.
+      await new Promise((resolve) => setTimeout(resolve, 3_500));
       const { messageCount } = await other.driver.declareQueue({ name, passive: true });
       expect(messageCount).toBe(6 - seen.length);
       release();
