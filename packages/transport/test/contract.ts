@@ -24,7 +24,7 @@ import {
   type MessageHandler,
 } from "@postage/transport";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
-import { Cleanup, randomName, rawCollect, utf8, waitFor } from "./helpers.js";
+import { Cleanup, latch, randomName, rawCollect, utf8, waitFor } from "./helpers.js";
 import { defineBrowseContract } from "./browseContract.js";
 import { defineNoAckContract } from "./noAckContract.js";
 import { defineQueueDeletedContract } from "./queueDeletedContract.js";
@@ -621,8 +621,7 @@ export function defineContractSuite(name: string, makeBroker: MakeBroker): void 
       it("shared mode: a reply queue deleted under a pending call is replaced at once, and the call sent again to the new one", async () => {
         const ex = exchange("direct");
         const seen: Array<{ id: string | undefined; replyTo: string | undefined }> = [];
-        let release!: () => void;
-        const released = new Promise<void>((resolve) => (release = resolve));
+        const { wait: released, open: release } = latch();
         // The first delivery of a call waits until its reply queue is gone: that reply is lost.
         const server = createConsumer(broker, { bindings: [[ex, [[queue("rpc"), "rpc"]]]] }, async (incoming): Promise<HandlerOutcome> => {
           const { messageId: id, replyTo } = incoming.delivery.properties;
@@ -724,8 +723,7 @@ export function defineContractSuite(name: string, makeBroker: MakeBroker): void 
         const ex = exchange("direct");
         const name = queue();
         const seen: string[] = [];
-        let release!: () => void;
-        const gate = new Promise<void>((resolve) => (release = resolve));
+        const { wait: gate, open: release } = latch();
         const consumer = createConsumer(broker, { prefetch: 10, bindings: [[ex, [[name, "k"]]]] }, async ({ message, delivery }): Promise<HandlerOutcome> => {
           seen.push(message.name);
           if (message.name === "first") {

@@ -10,6 +10,13 @@ export function randomName(prefix: string): string {
   return `test.${prefix}.${randomBytes(5).toString("hex")}`;
 }
 
+/** A promise that resolves once `open()` is called: a handler awaits `wait` to hold its delivery until the test lets go. */
+export function latch(): { wait: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const wait = new Promise<void>((resolve) => (open = resolve));
+  return { wait, open };
+}
+
 /** Waits until `condition()` holds, polling; fails with `what` after `timeout` ms. */
 export async function waitFor(condition: () => boolean, what: string, timeout = 10_000): Promise<void> {
   const deadline = Date.now() + timeout;

@@ -2,7 +2,7 @@ import { defineExchange, type CommandMessage } from "@postage/core";
 import { createConsumer, createProducer, type HandlerOutcome } from "@postage/transport";
 import { describe, expect, it } from "vitest";
 import type { MakeBroker } from "./contract.js";
-import { randomName, rawCollect, twoBrokersPerTest, waitFor } from "./helpers.js";
+import { latch, randomName, rawCollect, twoBrokersPerTest, waitFor } from "./helpers.js";
 
 /**
  * Consumers without acks (`noAck`), part of the transport contract: `contract.ts` runs it on both
@@ -24,8 +24,7 @@ export function defineNoAckContract(makeBroker: MakeBroker): void {
       const { broker } = brokers;
       const { ex, name, producer, ready } = setup();
       const seen: number[] = [];
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
+      const { wait: gate, open: release } = latch();
       const consumer = createConsumer(broker, { noAck: true, prefetch: 10, bindings: [[ex, [[name, "k"]]]] }, async ({ message, delivery }): Promise<HandlerOutcome> => {
         seen.push((message as CommandMessage).parameters as number);
         // Nothing is redelivered without acks, so there is no signal to watch.
@@ -96,8 +95,7 @@ export function defineNoAckContract(makeBroker: MakeBroker): void {
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex-noack")), type: "direct", durable: false });
       const name = cleanup.queue(randomName("noack-expires"));
       const seen: number[] = [];
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
+      const { wait: gate, open: release } = latch();
       const consumer = createConsumer(broker, { noAck: true, prefetch: 2, bindings: [[ex, [[{ name, arguments: { "x-expires": 1_500 } }, "k"]]]] }, async ({ message }): Promise<HandlerOutcome> => {
         seen.push((message as CommandMessage).parameters as number);
         await gate;

@@ -2,7 +2,7 @@ import { defineExchange } from "@postage/core";
 import { createConsumer, createProducer, TransportError, type Broker, type HandlerOutcome } from "@postage/transport";
 import { describe, expect, it } from "vitest";
 import type { MakeBroker } from "./contract.js";
-import { randomName, twoBrokersPerTest, waitFor } from "./helpers.js";
+import { latch, randomName, twoBrokersPerTest, waitFor } from "./helpers.js";
 
 /**
  * A queue deleted under its consumer (RabbitMQ cancels the consumer: basic.cancel), part of the
@@ -33,8 +33,7 @@ export function defineQueueDeletedContract(makeBroker: MakeBroker): void {
       const name = cleanup.queue(randomName("deleted"));
       const seen: string[] = [];
       const lost: TransportError[] = [];
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
+      const { wait: gate, open: release } = latch();
       let heldAbortedAtAck: boolean | undefined;
       const consumer = createConsumer(broker, { prefetch: 1, bindings: [[ex, [[name, "k"]]]], onLost: (error) => lost.push(error) }, async ({ message, delivery }): Promise<HandlerOutcome> => {
         seen.push(message.name);
@@ -97,13 +96,13 @@ export function defineQueueDeletedContract(makeBroker: MakeBroker): void {
       await producer.close();
       await consumer.close();
     }, 40_000);
+
     it("without acks, deleted while the consumer is paused: it declares the queue again when it resumes", async () => {
       const { broker, other, cleanup } = brokers;
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex-deleted")), type: "direct", durable: false });
       const name = cleanup.queue(randomName("deleted-noack"));
       const seen: string[] = [];
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
+      const { wait: gate, open: release } = latch();
       const consumer = createConsumer(broker, { noAck: true, prefetch: 2, bindings: [[ex, [[name, "k"]]]] }, async ({ message }): Promise<HandlerOutcome> => {
         seen.push(message.name);
         if (message.name === "held") await gate;

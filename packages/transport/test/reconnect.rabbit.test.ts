@@ -2,7 +2,7 @@ import { defineExchange, SuccessResult, type CommandMessage } from "@postage/cor
 import { type Broker, connect, createConsumer, createProducer, type HandlerOutcome, type Incoming } from "@postage/transport";
 import type { Socket } from "node:net";
 import { describe, expect, it } from "vitest";
-import { Cleanup, forceCloseConnection, RABBIT_URL, randomName, waitFor } from "./helpers.js";
+import { Cleanup, forceCloseConnection, latch, RABBIT_URL, randomName, waitFor } from "./helpers.js";
 
 /** Retries `attempt` until it resolves (publishes may fail while the connection is down). */
 async function eventually<T>(attempt: () => Promise<T>, what: string, timeout = 30_000): Promise<T> {
@@ -68,8 +68,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
       await Promise.all([client.ready(), server.ready()]);
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
       const seen: Array<{ id: string | undefined; n: unknown; replyTo: string | undefined }> = [];
-      let release!: () => void;
-      const released = new Promise<void>((resolve) => (release = resolve));
+      const { wait: released, open: release } = latch();
       // The server holds the first delivery of each call until the client's connection is gone:
       // its reply then goes to a reply channel that no longer exists, and is lost.
       const consumer = createConsumer(server, { prefetch: 10, bindings: [[ex, [["", "rpc"]]]] }, async (incoming): Promise<HandlerOutcome> => {
@@ -198,8 +197,7 @@ describe.skipIf(process.env.POSTAGE_SKIP_RABBIT === "1" || process.getuid?.() !=
       const ex = defineExchange({ name: cleanup.exchange(randomName("ex")), durable: false });
       const name = cleanup.queue(randomName("q"));
       const seen: Array<{ n: unknown; redelivered: boolean }> = [];
-      let release!: () => void;
-      const gate = new Promise<void>((resolve) => (release = resolve));
+      const { wait: gate, open: release } = latch();
       const consumer = createConsumer(broker, { noAck: true, prefetch: 2, bindings: [[ex, [[{ name, durable: true }, "k"]]]] }, async ({ message, delivery }): Promise<HandlerOutcome> => {
         seen.push({ n: (message as CommandMessage).parameters, redelivered: delivery.redelivered });
         await gate;
