@@ -15,6 +15,8 @@ export class NoAckSubscription implements ConsumeSwitch {
   /** Makes the subscription again after {@link stop}. */
   private resubscribe: (() => Promise<void>) | undefined;
   private lease: NodeJS.Timeout | undefined;
+  /** The consumer is closing: a last cancel (see `DeliveryWindow`) is no pause, and holds no lease. */
+  private closing = false;
 
   /**
    * @param consumer the library's consumer
@@ -32,12 +34,15 @@ export class NoAckSubscription implements ConsumeSwitch {
     const queue = this.consumer.queue;
     try {
       this.resubscribe = await unsubscribe(this.consumer, channel, { queue, exclusive: this.options.exclusive });
-      this.holdLease(channel, queue);
-      this.options.onPause?.();
-      if (this.context.debug) this.context.log(`queue "${queue}": paused (its handler holds a full window of deliveries without acks)`);
     } catch (error) {
       channelGone(channel, error);
+      return;
     }
+    // Nothing was cancelled (no live subscription on this channel), or this is the closing cancel.
+    if (this.resubscribe === undefined || this.closing) return;
+    this.holdLease(channel, queue);
+    this.options.onPause?.();
+    if (this.context.debug) this.context.log(`queue "${queue}": paused (its handler holds a full window of deliveries without acks)`);
   }
 
   async start(): Promise<void> {
@@ -54,10 +59,16 @@ export class NoAckSubscription implements ConsumeSwitch {
     }
   }
 
-  /** The library subscribed on a new channel, or the consumer closes: no lease to hold any more. Idempotent. */
+  /** The library subscribed on a new channel: no lease to hold any more. Idempotent. */
   releaseLease(): void {
     clearInterval(this.lease);
     this.lease = undefined;
+  }
+
+  /** The consumer closes: the lease goes, and a cancel from now on is not a pause. Idempotent. */
+  close(): void {
+    this.closing = true;
+    this.releaseLease();
   }
 
   private holdLease(channel: Channel, queue: string): void {

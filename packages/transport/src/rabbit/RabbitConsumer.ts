@@ -259,7 +259,7 @@ export class RabbitConsumer implements DriverConsumer {
       this.waiters = [];
       for (const waiter of waiters) waiter.reject(closed);
       this.window?.close();
-      this.subscription?.releaseLease();
+      this.subscription?.close();
       try {
         const stopped = this.consumer.close();
         // The library clears the tag as it sends basic.cancel (after a pending setup, if any);
